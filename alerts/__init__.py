@@ -1,0 +1,1 @@
+"""Rules, matching, rendering, delivery and the outbox."""

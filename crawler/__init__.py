@@ -1,0 +1,1 @@
+"""Fetching, parsing, extracting, canonicalising, deduplicating and storing articles."""

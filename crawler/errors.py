@@ -1,0 +1,41 @@
+"""The project's exception hierarchy.
+
+    NewswatchError            base of everything newswatch raises on purpose
+    ├── FetchError            a source could not be fetched (network, HTTP status, size cap)
+    ├── ParseError            a fetched body could not be turned into articles
+    ├── StoreError            the database refused an operation
+    ├── QueryError            (alerts.query) a rule query is malformed; carries the position
+    ├── DeliveryError         (alerts.channels) a channel could not deliver; says if retrying helps
+    └── ConfigError           (scheduler.config) the configuration is invalid; carries every problem
+
+Each error carries the name of what failed (source, URL, SMTP host...) and, where one
+helps, a hint naming the setting to check.
+"""
+
+from __future__ import annotations
+
+
+class NewswatchError(Exception):
+    """Base class for every error newswatch raises deliberately."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} (hint: {self.hint})"
+        return self.message
+
+
+class FetchError(NewswatchError):
+    """A source could not be fetched."""
+
+
+class ParseError(NewswatchError):
+    """A fetched body could not be parsed into articles."""
+
+
+class StoreError(NewswatchError):
+    """The database could not complete an operation."""

@@ -1,0 +1,1 @@
+"""The service: configuration, jobs, the command line and the wiring between stages."""
