@@ -1,0 +1,314 @@
+"""The SQLite store: sources and their polling state, and articles.
+
+One process writes (the service); any number may read (``status``, ``stories``...). The
+database runs in WAL mode so readers never block the writer. Writes that must be atomic go
+through :func:`write_transaction`, which takes the write lock up front (``BEGIN IMMEDIATE``)
+so a second writer waits on the busy timeout instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from crawler.errors import StoreError
+from crawler.models import Article
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_SECONDS = 30.0
+
+SOURCES_COLUMNS: dict[str, Any] = {
+    "name": str,
+    "type": str,
+    "url": str,
+    "etag": str,
+    "last_modified": str,
+    "last_status": int,
+    "last_error": str,
+    "last_poll": str,
+    "last_success": str,
+    "last_new": str,
+    "next_due": str,
+    "failures": int,
+    "polls": int,
+    "articles": int,
+}
+
+ARTICLES_COLUMNS: dict[str, Any] = {
+    "id": int,
+    "url": str,
+    "guid": str,
+    "source": str,
+    "title": str,
+    "summary": str,
+    "text": str,
+    "author": str,
+    "language": str,
+    "published": str,
+    "date_source": str,
+    "fetched": str,
+    "matched": int,
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (one place, so tests can control it)."""
+    return datetime.now(UTC)
+
+
+def to_iso(value: datetime | None) -> str | None:
+    """Store datetimes as ISO 8601 UTC text, which sorts correctly."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_iso(value: str | None) -> datetime | None:
+    """Inverse of :func:`to_iso`."""
+    return datetime.fromisoformat(value) if value else None
+
+
+def open_database(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at ``path`` in WAL mode with the schema."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+        db = sqlite_utils.Database(conn)
+        db.enable_wal()
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        ensure_schema(db)
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(
+            f"cannot open database {path}: {exc}",
+            hint="check [service] database and that the folder is writable",
+        ) from exc
+    return db
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create the crawler's tables and indexes if they are missing."""
+    db["sources"].create(SOURCES_COLUMNS, pk="name", not_null={"type", "url"}, if_not_exists=True)
+    db["articles"].create(
+        ARTICLES_COLUMNS,
+        pk="id",
+        not_null={"url", "source", "fetched"},
+        defaults={"matched": 0},
+        if_not_exists=True,
+    )
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS articles_url ON articles(url)")
+    db.execute("CREATE INDEX IF NOT EXISTS articles_guid ON articles(source, guid)")
+    db.execute("CREATE INDEX IF NOT EXISTS articles_unmatched ON articles(matched) WHERE matched = 0")
+    db.execute("CREATE INDEX IF NOT EXISTS articles_fetched ON articles(fetched)")
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """Run a block in one write transaction, taking the write lock before any read."""
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What is remembered about a source between polls."""
+
+    name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    last_poll: datetime | None = None
+    last_success: datetime | None = None
+    last_new: datetime | None = None
+    next_due: datetime | None = None
+    failures: int = 0
+
+
+def sync_sources(db: sqlite_utils.Database, sources: Iterable[tuple[str, str, str]]) -> None:
+    """Make sure every configured (name, type, url) has a row; keep the state of the rest.
+
+    Rows of sources no longer configured are kept (their articles reference them by name)
+    but no longer polled. A source whose URL changed loses its validators.
+    """
+    with write_transaction(db):
+        for name, type_, url in sources:
+            row = _source_row(db, name)
+            if row is None:
+                db["sources"].insert({"name": name, "type": type_, "url": url, "failures": 0})
+            elif row["url"] != url or row["type"] != type_:
+                db["sources"].update(
+                    name, {"type": type_, "url": url, "etag": None, "last_modified": None}
+                )
+
+
+def _source_row(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM sources WHERE name = ?", [name]))
+    return rows[0] if rows else None
+
+
+def load_source_state(db: sqlite_utils.Database, name: str) -> SourceState:
+    """The stored state of one source (empty state for a source never polled)."""
+    row = _source_row(db, name)
+    if row is None:
+        return SourceState(name=name)
+    return SourceState(
+        name=name,
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        last_poll=from_iso(row["last_poll"]),
+        last_success=from_iso(row["last_success"]),
+        last_new=from_iso(row["last_new"]),
+        next_due=from_iso(row["next_due"]),
+        failures=row["failures"] or 0,
+    )
+
+
+def record_poll(
+    db: sqlite_utils.Database,
+    name: str,
+    *,
+    status: int | None,
+    error: str | None,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    new_items: int = 0,
+    next_due: datetime | None = None,
+    when: datetime | None = None,
+) -> SourceState:
+    """Record the outcome of one poll and return the source's new state.
+
+    On success the validators are replaced by the response's (kept on a 304, which repeats
+    them or omits them); on failure they are kept, so the next poll stays conditional.
+    """
+    when = when or utcnow()
+    before = load_source_state(db, name)
+    ok = error is None
+    changes: dict[str, Any] = {
+        "last_status": status,
+        "last_error": error,
+        "last_poll": to_iso(when),
+        "next_due": to_iso(next_due),
+        "failures": 0 if ok else before.failures + 1,
+    }
+    if ok:
+        changes["last_success"] = to_iso(when)
+        if status != 304:
+            changes["etag"] = etag
+            changes["last_modified"] = last_modified
+    if new_items:
+        changes["last_new"] = to_iso(when)
+    with write_transaction(db):
+        db.execute(
+            "UPDATE sources SET polls = coalesce(polls, 0) + 1, "
+            "articles = coalesce(articles, 0) + ? WHERE name = ?",
+            [new_items, name],
+        )
+        db["sources"].update(name, changes)
+    return load_source_state(db, name)
+
+
+def is_known(db: sqlite_utils.Database, url: str, *, source: str, guid: str | None) -> bool:
+    """Whether an article with this canonical URL (or this source's GUID) is stored."""
+    if next(iter(db.query("SELECT 1 FROM articles WHERE url = ? LIMIT 1", [url])), None):
+        return True
+    if not guid:
+        return False
+    sql = "SELECT 1 FROM articles WHERE source = ? AND guid = ? LIMIT 1"
+    return next(iter(db.query(sql, [source, guid])), None) is not None
+
+
+def store_articles(db: sqlite_utils.Database, articles: Iterable[Article]) -> list[int]:
+    """Insert the articles not stored yet, in one transaction; return the new rows' ids.
+
+    Identity is the canonical URL; an item re-published under the same GUID by the same
+    source is not new either. Articles seen before are left untouched.
+    """
+    new_ids: list[int] = []
+    with write_transaction(db):
+        for article in articles:
+            if is_known(db, article.url, source=article.source, guid=article.guid):
+                continue
+            new_ids.append(_insert_article(db, article))
+    return new_ids
+
+
+def _insert_article(db: sqlite_utils.Database, article: Article) -> int:
+    published = article.published
+    date_source = article.date_source
+    if published is None:
+        published, date_source = article.fetched, "fetched"
+    cursor = db.execute(
+        "INSERT INTO articles (url, guid, source, title, summary, text, author, language, "
+        "published, date_source, fetched, matched) VALUES (?,?,?,?,?,?,?,?,?,?,?,0)",
+        [
+            article.url,
+            article.guid,
+            article.source,
+            article.title,
+            article.summary,
+            article.text,
+            article.author,
+            article.language,
+            to_iso(published),
+            date_source,
+            to_iso(article.fetched),
+        ],
+    )
+    row_id = cursor.lastrowid
+    if row_id is None:  # pragma: no cover - sqlite always sets it for INSERT
+        raise StoreError(f"insert of {article.url} returned no row id")
+    return row_id
+
+
+def article_from_row(row: dict[str, Any]) -> Article:
+    """Rebuild an :class:`Article` from an ``articles`` row."""
+    fetched = from_iso(row["fetched"])
+    assert fetched is not None
+    return Article(
+        url=row["url"],
+        source=row["source"],
+        title=row["title"] or "",
+        summary=row["summary"] or "",
+        published=from_iso(row["published"]),
+        fetched=fetched,
+        guid=row["guid"] or "",
+        text=row["text"] or "",
+        author=row["author"],
+        language=row["language"],
+        date_source=row["date_source"] or "feed",
+    )
+
+
+def unmatched_articles(db: sqlite_utils.Database, limit: int = 500) -> list[tuple[int, Article]]:
+    """Stored articles that rules have not been run against yet, oldest first."""
+    rows = db.query("SELECT * FROM articles WHERE matched = 0 ORDER BY id LIMIT ?", [limit])
+    return [(row["id"], article_from_row(row)) for row in rows]
+
+
+def get_article(db: sqlite_utils.Database, article_id: int) -> Article | None:
+    """One stored article by id."""
+    rows = list(db.query("SELECT * FROM articles WHERE id = ?", [article_id]))
+    return article_from_row(rows[0]) if rows else None

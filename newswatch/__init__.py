@@ -1,0 +1,1 @@
+"""``python -m newswatch``: the same command line as the ``newswatch`` script."""

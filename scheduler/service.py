@@ -1,0 +1,182 @@
+"""The long-running service: schedule polls, run them in batches, deliver the outbox.
+
+An APScheduler ``AsyncIOScheduler`` holds one interval job per source (with up to 10 % jitter).
+A job only marks its source as due; a poll loop takes every source due at that moment and
+fetches them in one Scrapy crawl. A source is never polled twice at once, and a failing source
+is skipped until its backoff has passed. A delivery loop sends what the outbox holds whenever
+a poll queued something or a retry falls due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from alerts.delivery import deliver_due
+from alerts.outbox import next_due_time
+from alerts.routing import match_pending
+from crawler.models import Source
+from crawler.store import load_source_state, utcnow
+from scheduler.polling import poll_sources
+from scheduler.wiring import Runtime
+
+logger = logging.getLogger(__name__)
+
+JITTER = 0.10
+STOP_GRACE_SECONDS = 5.0
+MAX_DELIVERY_SLEEP = 60.0
+
+
+class Service:
+    """``newswatch run``: polls on schedule until stopped by SIGTERM / SIGINT."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.polls_completed = 0
+        self.last_poll_at: datetime | None = None
+        self._stop = asyncio.Event()
+        self._poll_wake = asyncio.Event()
+        self._delivery_wake = asyncio.Event()
+        self._pending: set[str] = set()
+        self._inflight: set[str] = set()
+        self._batches: set[asyncio.Task[None]] = set()
+
+    def stop(self) -> None:
+        """Ask the service to stop (safe to call from a signal handler)."""
+        if not self._stop.is_set():
+            logger.info("stopping")
+        self._stop.set()
+
+    def schedule_sources(self) -> None:
+        """(Re)create one interval job per enabled source."""
+        now = utcnow()
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("poll:"):
+                job.remove()
+        for name in self.runtime.sources:
+            interval = self.runtime.interval_of(name)
+            seconds = interval.total_seconds()
+            self.scheduler.add_job(
+                self.request_poll,
+                IntervalTrigger(seconds=seconds, jitter=seconds * JITTER, timezone=UTC),
+                args=[name],
+                id=f"poll:{name}",
+                name=f"poll {name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                next_run_time=self._first_poll(name, interval, now),
+                replace_existing=True,
+            )
+
+    def _first_poll(self, name: str, interval: timedelta, now: datetime) -> datetime:
+        """Poll at once unless the source was polled (or failed) recently."""
+        state = load_source_state(self.runtime.db, name)
+        first = now
+        if state.last_poll is not None:
+            first = max(first, state.last_poll + interval)
+        if state.failures and state.next_due is not None:
+            first = max(first, state.next_due)
+        return first
+
+    async def request_poll(self, name: str) -> None:
+        """Mark a source due; the poll loop picks it up with the others due now."""
+        if name in self._inflight:
+            logger.debug("%s: previous poll still running; skipping this one", name)
+            return
+        state = load_source_state(self.runtime.db, name)
+        if state.failures and state.next_due and utcnow() < state.next_due:
+            logger.debug("%s: backing off until %s", name, state.next_due)
+            return
+        self._pending.add(name)
+        self._poll_wake.set()
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await self._poll_wake.wait()
+            self._poll_wake.clear()
+            names = sorted(self._pending - self._inflight)
+            self._pending.clear()
+            sources = [self.runtime.sources[n] for n in names if n in self.runtime.sources]
+            if sources:
+                self._spawn(self._poll_batch(sources))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+
+    async def _poll_batch(self, sources: list[Source]) -> None:
+        names = {s.name for s in sources}
+        self._inflight |= names
+        try:
+            await poll_sources(self.runtime, sources)
+            self.polls_completed += len(sources)
+            self.last_poll_at = utcnow()
+            self._delivery_wake.set()
+        except Exception:
+            logger.exception("poll of %s failed unexpectedly", ", ".join(sorted(names)))
+        finally:
+            self._inflight -= names
+
+    async def _delivery_loop(self) -> None:
+        while True:
+            try:
+                await deliver_due(self.runtime.db, self.runtime.channels, self.runtime.retry_policy)
+            except Exception:
+                logger.exception("delivery round failed unexpectedly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._delivery_wake.wait(), self._delivery_sleep())
+            self._delivery_wake.clear()
+
+    def _delivery_sleep(self) -> float:
+        due = next_due_time(self.runtime.db, self.runtime.channels)
+        if due is None:
+            return MAX_DELIVERY_SLEEP
+        return min(MAX_DELIVERY_SLEEP, max(0.05, (due - utcnow()).total_seconds()))
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+
+    async def run(self) -> None:
+        """Run until stopped; returns after a clean shutdown."""
+        self._install_signal_handlers()
+        # Articles stored but not matched before a crash are matched now.
+        match_pending(self.runtime.db, self.runtime.matcher, self.runtime.routes)
+        self.scheduler.start()
+        self.schedule_sources()
+        logger.info(
+            "watching %d sources with %d rules",
+            len(self.runtime.sources),
+            len(self.runtime.routes),
+        )
+        workers = [
+            asyncio.create_task(self._poll_loop()),
+            asyncio.create_task(self._delivery_loop()),
+        ]
+        await self._stop.wait()
+        await self._shutdown(workers)
+
+    async def _shutdown(self, workers: list[asyncio.Task[None]]) -> None:
+        self.scheduler.shutdown(wait=False)
+        for task in workers:
+            task.cancel()
+        if self._batches:
+            # Let running polls finish storing what they fetched, but not for long.
+            _, late = await asyncio.wait(self._batches, timeout=STOP_GRACE_SECONDS)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await self.runtime.aclose()
+        logger.info("stopped")
