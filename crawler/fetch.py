@@ -144,7 +144,9 @@ def describe_failure(exc: BaseException) -> str:
     text = str(exc).strip()
     if "robots.txt" in text:
         return "forbidden by robots.txt"
-    if "max size" in text or "maxsize" in text or "larger than" in text:
+    if "during decompression" in text:
+        return "compressed response expands beyond the size cap ([service] max_size)"
+    if "max size" in text or "maxsize" in text or "MAXSIZE" in text or "larger than" in text:
         return "response larger than the size cap ([service] max_size)"
     if name in {"DownloadCancelledError", "CancelledError"}:
         return "download cancelled (response larger than the size cap, or crawl stopped)"

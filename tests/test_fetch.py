@@ -69,7 +69,9 @@ def test_fetch_refuses_oversized_and_gzip_bomb(loop_thread, crawls, http_server)
         loop_thread, crawls, req(http_server, "/huge", "h"), req(http_server, "/bomb", "b")
     )
     assert not huge.ok and huge.body == b""
+    assert "size cap" in (huge.error or "")
     assert not bomb.ok and bomb.body == b""
+    assert "expands beyond the size cap" in (bomb.error or "")
     assert len(gzip.compress(b"\0" * 50_000_000)) < 200_000  # the bomb itself is under the cap
 
 

@@ -1,0 +1,282 @@
+"""``newswatch once`` end to end: real HTTP feeds, real SMTP, a real webhook receiver."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+import pytest
+
+from tests.clirunner import db_rows, newswatch, write_config
+from tests.httpserver import FeedServer, rss
+
+RULE = '(raid OR crackdown OR rescued) AND (Sihanoukville OR "Phnom Penh") AND NOT football'
+
+ITEMS = [
+    {
+        "title": "Police raid scam compound in Sihanoukville",
+        "link": "https://news.example.org/raid-sihanoukville?utm_source=rss&utm_medium=feed",
+        "description": "Hundreds of workers were rescued in the coastal city.",
+        "guid": "kt-1",
+        "pubDate": "Mon, 23 Nov 2026 08:00:00 GMT",
+    },
+    {
+        "title": "Football: Phnom Penh Crown win after police raid the pitch",
+        "link": "https://news.example.org/football",
+        "description": "A crackdown on fans in Phnom Penh.",
+        "guid": "kt-2",
+    },
+    {
+        "title": "Rice prices steady",
+        "link": "https://news.example.org/rice",
+        "description": "Nothing to see in Battambang.",
+        "guid": "kt-3",
+    },
+]
+
+
+def configure(tmp_path: Path, http_server: FeedServer, smtp, hook, **service) -> Path:
+    http_server.add("/feed", rss(ITEMS), etag='"v1"')
+    return write_config(
+        tmp_path,
+        service=service,
+        sources={"kt": {"type": "rss", "url": http_server.url("/feed")}},
+        rules={"scam": {"query": RULE, "channels": ["mail", "hook", "box"]}},
+        channels={
+            "mail": {
+                "type": "email",
+                "host": smtp.host,
+                "port": smtp.port,
+                "security": "none",
+                "from": "newswatch@example.org",
+                "to": ["analyst@example.org"],
+            },
+            "hook": {"type": "webhook", "url": hook.url, "format": "json"},
+            "box": {"type": "mbox", "path": "alerts.mbox"},
+        },
+    )
+
+
+def test_once_sends_one_email_one_webhook_one_mbox_entry_per_match(
+    tmp_path, http_server, smtp_server, webhook_receiver
+):
+    config = configure(tmp_path, http_server, smtp_server, webhook_receiver)
+    result = newswatch("once", config=config)
+    assert result.returncode == 0, result.stderr
+    assert "kt: fetched 3, new 3, matched 1, errors 0" in result.stdout
+
+    (mail,) = smtp_server.wait_for(1)
+    assert "scam" in mail.message["Subject"]
+    assert "Police raid scam compound in Sihanoukville" in mail.message["Subject"]
+    assert mail.message.is_multipart()
+    (request,) = webhook_receiver.wait_for(1)
+    payload = request.json()
+    assert payload["version"] == 1 and payload["rule"] == "scam"
+    assert payload["article"]["url"] == "https://news.example.org/raid-sihanoukville"
+    box = mailbox.mbox(tmp_path / "alerts.mbox")
+    assert len(box) == 1
+
+    again = newswatch("once", config=config)
+    assert again.returncode == 0, again.stderr
+    assert "not modified" in again.stdout
+    assert http_server.hits("/feed")[-1].headers.get("If-None-Match") == '"v1"'
+    assert len(smtp_server.messages) == 1
+    assert len(webhook_receiver.requests) == 1
+    assert len(mailbox.mbox(tmp_path / "alerts.mbox")) == 1
+
+
+def test_once_same_article_in_two_feeds_with_tracking_tags_alerts_once(
+    tmp_path, http_server, smtp_server, webhook_receiver
+):
+    config = configure(tmp_path, http_server, smtp_server, webhook_receiver)
+    copy = dict(ITEMS[0], link="https://NEWS.example.org/raid-sihanoukville?fbclid=x#top", guid="o-9")
+    http_server.add("/other", rss([copy]))
+    text = config.read_text()
+    text += f'\n[sources.other]\ntype = "rss"\nurl = "{http_server.url("/other")}"\n'
+    config.write_text(text)
+    result = newswatch("once", config=config)
+    assert result.returncode == 0, result.stderr
+    assert len(db_rows(tmp_path / "newswatch.db", "SELECT * FROM articles")) == 3
+    smtp_server.wait_for(1)
+    assert len(smtp_server.messages) == 1
+    assert len(webhook_receiver.requests) == 1
+
+
+def test_once_new_items_on_a_later_poll_alert_exactly_once(
+    tmp_path, http_server, smtp_server, webhook_receiver
+):
+    config = configure(tmp_path, http_server, smtp_server, webhook_receiver)
+    assert newswatch("once", config=config).returncode == 0
+    later = {
+        "title": "Trafficking victims rescued in Phnom Penh raid",
+        "link": "https://news.example.org/pp-raid",
+        "guid": "kt-4",
+    }
+    http_server.add("/feed", rss([later, *ITEMS]), etag='"v2"')
+    result = newswatch("once", config=config)
+    assert "kt: fetched 4, new 1, matched 1, errors 0" in result.stdout
+    mails = smtp_server.wait_for(2)
+    assert sorted("Phnom Penh" in m.message["Subject"] for m in mails) == [False, True]
+    assert len(webhook_receiver.wait_for(2)) == 2
+
+
+def test_once_webhook_failure_is_retried_and_email_unaffected(
+    tmp_path, http_server, smtp_server, webhook_receiver
+):
+    config = configure(tmp_path, http_server, smtp_server, webhook_receiver)
+    webhook_receiver.respond(500)
+    result = newswatch("once", config=config)
+    assert result.returncode == 0, result.stderr
+    assert len(smtp_server.wait_for(1)) == 1
+    db = tmp_path / "newswatch.db"
+    (row,) = db_rows(db, "SELECT * FROM outbox WHERE channel = 'hook'")
+    assert row["state"] == "retrying" and row["attempts"] == 1
+    assert "500" in row["last_error"]
+    # The first retry is due within 30 s.
+    created = db_rows(db, "SELECT created, next_attempt FROM outbox WHERE channel = 'hook'")[0]
+    from datetime import datetime
+
+    delay = datetime.fromisoformat(created["next_attempt"]) - datetime.fromisoformat(
+        created["created"]
+    )
+    assert 0 < delay.total_seconds() <= 30
+
+    # Not due yet: a run now does not retry it.
+    newswatch("once", config=config)
+    assert len(webhook_receiver.requests) == 1
+    # Time passes (the retry falls due): the next run delivers it, once.
+    _make_due(db)
+    result = newswatch("once", config=config)
+    assert "sent 1" in result.stdout
+    assert len(webhook_receiver.wait_for(2)) == 2
+    assert db_rows(db, "SELECT state FROM outbox WHERE channel = 'hook'")[0]["state"] == "sent"
+    assert len(smtp_server.messages) == 1
+
+
+def _make_due(db: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE outbox SET next_attempt = '2000-01-01T00:00:00+00:00'")
+
+
+def test_once_smtp_down_keeps_mail_queued_until_it_is_back(
+    tmp_path, http_server, smtp_server_factory, webhook_receiver
+):
+    smtp = smtp_server_factory()
+    config = configure(tmp_path, http_server, smtp, webhook_receiver)
+    smtp.controller.stop()
+    result = newswatch("once", config=config)
+    assert result.returncode == 0, result.stderr
+    db = tmp_path / "newswatch.db"
+    (row,) = db_rows(db, "SELECT * FROM outbox WHERE channel = 'mail'")
+    assert row["state"] == "retrying"
+    assert f"{smtp.host}:{smtp.port}" in row["last_error"]
+    assert len(webhook_receiver.wait_for(1)) == 1
+
+    smtp.controller.start()
+    _make_due(db)
+    assert newswatch("once", config=config).returncode == 0
+    assert len(smtp.wait_for(1)) == 1
+    assert len(webhook_receiver.requests) == 1
+
+
+BROKEN = {
+    "missing": dict(body="gone", status=404),
+    "html": dict(body="<html><body><p>Not a feed</p></body></html>", content_type="text/html"),
+    "truncated": dict(body='<?xml version="1.0"?><rss version="2.0"><channel><title>x'),
+    "bomb": dict(
+        body=(
+            '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+            '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+            '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">'
+            '<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">'
+            ']><rss version="2.0"><channel><title>&lol4;</title><item><title>&lol4;</title>'
+            "<link>http://example.org/bomb</link></item></channel></rss>"
+        )
+    ),
+    "slow": dict(body="<rss/>", delay=30),
+    "huge": dict(body=b"<rss>" + b" " * 300_000),
+}
+
+
+def test_once_broken_sources_are_reported_and_do_not_stop_the_run(
+    tmp_path, http_server, smtp_server, webhook_receiver
+):
+    config = configure(tmp_path, http_server, smtp_server, webhook_receiver, max_size="200KB")
+    text = config.read_text().replace('timeout = "5s"', 'timeout = "2s"')
+    for name, route in BROKEN.items():
+        http_server.add(f"/{name}", **route)
+        text += f'\n[sources.{name}]\ntype = "rss"\nurl = "{http_server.url("/" + name)}"\n'
+    config.write_text(text)
+    result = newswatch("once", config=config)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "kt: fetched 3, new 3, matched 1, errors 0" in result.stdout
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines()}
+    for name in ("missing", "html", "truncated", "slow", "huge"):
+        assert "errors 1" in lines[name], lines[name]
+    assert "HTTP 404" in lines["missing"]
+    assert "timed out" in lines["slow"]
+    assert "size cap" in lines["huge"]
+    # The entity bomb is defused: either refused or parsed without expansion.
+    bomb_rows = db_rows(tmp_path / "newswatch.db", "SELECT title FROM articles WHERE source = 'bomb'")
+    assert all(len(r["title"] or "") < 1000 for r in bomb_rows)
+    assert len(smtp_server.wait_for(1)) == 1
+    failures = db_rows(tmp_path / "newswatch.db", "SELECT name, failures FROM sources")
+    assert {r["name"]: r["failures"] for r in failures}["missing"] == 1
+
+
+def test_once_recovers_unmatched_articles_after_a_crash(
+    tmp_path, http_server, smtp_server, webhook_receiver
+):
+    config = configure(tmp_path, http_server, smtp_server, webhook_receiver)
+    assert newswatch("once", config=config).returncode == 0
+    smtp_server.wait_for(1)
+    # Simulate a crash after storing but before matching, and before delivery.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "newswatch.db") as conn:
+        conn.execute("DELETE FROM outbox")
+        conn.execute("DELETE FROM matches")
+        conn.execute("UPDATE articles SET matched = 0")
+        conn.execute("UPDATE sources SET etag = NULL")
+    result = newswatch("once", config=config)
+    assert "new 0" in result.stdout
+    assert len(smtp_server.wait_for(2)) == 2
+    assert len(db_rows(tmp_path / "newswatch.db", "SELECT * FROM matches")) == 1
+
+
+def test_once_config_errors_exit_2_with_every_problem(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        """
+[service]
+interval = "soon"
+[sources.asia-wire]
+type = "atom-ish"
+url = "https://example.org/feed"
+[rules.r]
+query = '(raid AND'
+channels = ["nowhere"]
+""",
+        encoding="utf-8",
+    )
+    result = newswatch("once", config=config)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for path in ("service.interval", "sources.asia-wire.type", "rules.r.query", "rules.r.channels"):
+        assert path in result.stderr, result.stderr
+
+
+def test_check_passes_on_the_shipped_config():
+    result = newswatch("check", "--config", str(Path(__file__).parents[1] / "config.toml"))
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "once", "check"])
+def test_cli_missing_config_file_is_a_config_error(tmp_path, command):
+    result = newswatch(command, config=tmp_path / "nope.toml", timeout=60)
+    assert result.returncode == 2
+    assert "nope.toml" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,114 @@
+"""``newswatch run`` as a background service in a subprocess, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+from tests.clirunner import db_rows, start_service, stop_service, wait_until, write_config
+from tests.httpserver import FeedServer, rss
+
+RULE = "(raid OR rescued) AND (Sihanoukville OR Poipet)"
+
+
+def item(n: int, title: str) -> dict[str, str]:
+    return {"title": title, "link": f"https://news.example.org/{n}", "guid": f"g{n}"}
+
+
+def service_config(tmp_path: Path, http_server: FeedServer, interval: str = "1s") -> Path:
+    return write_config(
+        tmp_path,
+        service={"interval": interval},
+        sources={
+            "a": {"type": "rss", "url": http_server.url("/a")},
+            "b": {"type": "rss", "url": http_server.url("/b"), "interval": "2s"},
+            "broken": {"type": "rss", "url": http_server.url("/broken")},
+        },
+        rules={"scam": {"query": RULE, "channels": ["box"]}},
+        channels={"box": {"type": "mbox", "path": "alerts.mbox"}},
+    )
+
+
+def mbox_subjects(tmp_path: Path) -> list[str]:
+    path = tmp_path / "alerts.mbox"
+    if not path.exists():
+        return []
+    return sorted(str(m["Subject"]) for m in mailbox.mbox(path))
+
+
+def test_run_polls_on_schedule_alerts_once_and_stops_cleanly(tmp_path, http_server):
+    http_server.add("/a", rss([item(1, "Police raid in Sihanoukville")]))
+    http_server.add("/b", rss([item(2, "Weather in Kampot")]))
+    http_server.add("/broken", "no", status=500)
+    config = service_config(tmp_path, http_server)
+    proc = start_service(config)
+    try:
+        wait_until(lambda: len(mbox_subjects(tmp_path)) == 1, what="first alert")
+        wait_until(lambda: len(http_server.hits("/a")) >= 3, what="repeated polls of a")
+        # A new item appears while the service runs.
+        http_server.add(
+            "/b", rss([item(3, "Workers rescued in Poipet"), item(2, "Weather in Kampot")])
+        )
+        wait_until(lambda: len(mbox_subjects(tmp_path)) == 2, what="alert for the new item")
+        polls_before = len(http_server.hits("/a"))
+        wait_until(lambda: len(http_server.hits("/a")) >= polls_before + 2, what="more polls")
+    finally:
+        code, took, err = stop_service(proc)
+    assert code == 0, err
+    assert took < 10
+    assert "Traceback" not in err
+    subjects = mbox_subjects(tmp_path)
+    assert len(subjects) == 2 and any("Poipet" in s for s in subjects)
+    # The failing source backed off: fewer polls than the healthy one at the same interval.
+    assert 1 <= len(http_server.hits("/broken")) < len(http_server.hits("/a"))
+    rows = db_rows(tmp_path / "newswatch.db", "SELECT name, failures, last_error FROM sources")
+    broken = next(r for r in rows if r["name"] == "broken")
+    assert broken["failures"] >= 1 and "500" in broken["last_error"]
+
+
+def test_run_failing_source_recovers_by_itself(tmp_path, http_server):
+    http_server.add("/a", "down", status=503)
+    http_server.add("/b", rss([]))
+    http_server.add("/broken", rss([]))
+    config = service_config(tmp_path, http_server)
+    proc = start_service(config)
+    try:
+        wait_until(lambda: len(http_server.hits("/a")) >= 2, what="failing polls")
+        http_server.add("/a", rss([item(7, "Raid on Poipet casino")]))
+        wait_until(lambda: len(mbox_subjects(tmp_path)) == 1, timeout=40, what="recovery")
+    finally:
+        code, _, err = stop_service(proc)
+    assert code == 0, err
+    rows = db_rows(tmp_path / "newswatch.db", "SELECT failures FROM sources WHERE name = 'a'")
+    assert rows[0]["failures"] == 0
+
+
+def test_run_stops_within_10s_while_a_fetch_is_hanging(tmp_path, http_server):
+    http_server.add("/a", rss([]), delay=60)
+    http_server.add("/b", rss([]), delay=60)
+    http_server.add("/broken", rss([]))
+    config = service_config(tmp_path, http_server)
+    proc = start_service(config)
+    try:
+        wait_until(lambda: len(http_server.hits("/a")) >= 1, what="hanging fetch started")
+    finally:
+        code, took, err = stop_service(proc)
+    assert code == 0, err
+    assert took < 10
+
+
+def test_run_second_instance_on_same_database_refuses(tmp_path, http_server):
+    http_server.add("/a", rss([]))
+    http_server.add("/b", rss([]))
+    http_server.add("/broken", rss([]))
+    config = service_config(tmp_path, http_server, interval="1h")
+    first = start_service(config)
+    try:
+        wait_until(lambda: len(http_server.hits("/a")) >= 1, what="first instance polling")
+        second = start_service(config)
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert "already running" in err and "Traceback" not in err
+    finally:
+        code, _, err = stop_service(first)
+    assert code == 0, err
