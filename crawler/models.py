@@ -34,3 +34,25 @@ class Article:
     def body(self) -> str:
         """The text rules match: the full text when extracted, else the summary."""
         return self.text or self.summary
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What the fetcher needs to know about one configured source.
+
+    ``type`` is "rss" (RSS 0.9x/1.0/2.0, RDF and Atom), "html" (a listing page whose article
+    links are followed) or "sitemap". Regex fields are kept as strings; the fetcher compiles
+    them. ``delay`` is seconds between requests to the source's host.
+    """
+
+    name: str
+    type: str
+    url: str
+    user_agent: str | None = None
+    full_text: bool = False
+    follow: str | None = None
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    pages: int = 1
+    delay: float | None = None
+    max_articles: int | None = None
