@@ -163,6 +163,11 @@ def test_load_config_resolves_paths_against_config_folder(tmp_path):
     assert config.service.database == tmp_path.resolve() / "data" / "nw.db"
     assert config.channels["a"].path == Path("/var/a.mbox")
     assert config.channels["b"].path == tmp_path.resolve() / "home" / "b.mbox"
+    problem = only_problem(tmp_path / "etc" / "config.toml", environ={})
+    assert (problem.path, problem.message) == (
+        "channels.b.path",
+        "cannot expand '~' in '~/b.mbox': HOME is not set",
+    )
 
 
 def test_load_config_reads_html_and_sitemap_sources(tmp_path):

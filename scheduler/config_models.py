@@ -1,0 +1,261 @@
+"""Typed, frozen models for every section of ``config.toml``.
+
+Sources and channels are discriminated unions on their ``type`` key; each variant is its
+own model so an unknown key is rejected with the keys that variant allows. Load them through
+:func:`scheduler.config.load_config`, which resolves paths against the config file's folder
+and reports every problem at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from crawler.models import Source
+from scheduler.config_types import (
+    Duration,
+    EmailAddress,
+    HttpUrl,
+    LanguageCode,
+    Name,
+    Query,
+    Regex,
+    Selector,
+    Size,
+    TimeZoneName,
+    invalid,
+    resolve_path,
+)
+
+DEFAULT_USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
+DEFAULT_SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceSettings(BaseModel):
+    """The ``[service]`` table: database, default poll interval, politeness and retries."""
+
+    model_config = _FROZEN
+
+    database: Path = Field(default=Path("newswatch.db"), validate_default=True)
+    interval: Duration = timedelta(minutes=15)
+    user_agent: str = DEFAULT_USER_AGENT
+    timeout: Duration = timedelta(seconds=30)
+    max_size: Size = 10 * 1024 * 1024
+    obey_robots: bool = True
+    concurrency_per_host: int = Field(default=1, ge=1)
+    timezone: TimeZoneName = "UTC"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    near_duplicate: float = Field(default=0.8, gt=0, le=1)
+    retry_max_attempts: int = Field(default=20, ge=1)
+    retry_max_age: Duration = timedelta(days=2)
+    ops_channels: tuple[str, ...] = ()
+    keep: Duration | None = None
+
+    @field_validator("database")
+    @classmethod
+    def _absolute_database(cls, value: Path, info: ValidationInfo) -> Path:
+        return resolve_path(value, info)
+
+
+class _SourceBase(BaseModel):
+    """Keys every source type shares. ``name`` comes from the table key."""
+
+    model_config = _FROZEN
+
+    name: Name
+    type: str
+    url: HttpUrl
+    interval: Duration | None = None
+    user_agent: str | None = None
+    delay: Duration | None = None
+    max_articles: int | None = Field(default=None, gt=0)
+    enabled: bool = True
+
+    def to_source(self) -> Source:
+        """The record the fetcher works from."""
+        return Source(
+            name=self.name,
+            type=self.type,
+            url=self.url,
+            user_agent=self.user_agent,
+            delay=self.delay.total_seconds() if self.delay is not None else None,
+            max_articles=self.max_articles,
+            **self._variant_fields(),
+        )
+
+    def _variant_fields(self) -> dict[str, Any]:
+        return {}
+
+
+class RssSource(_SourceBase):
+    """An RSS, RDF or Atom feed."""
+
+    type: Literal["rss"] = "rss"
+    full_text: bool = False
+
+    def _variant_fields(self) -> dict[str, Any]:
+        return {"full_text": self.full_text}
+
+
+class HtmlSource(_SourceBase):
+    """A listing page whose article links are followed."""
+
+    type: Literal["html"] = "html"
+    follow: Selector | None = None
+    allow: tuple[Regex, ...] = ()
+    deny: tuple[Regex, ...] = ()
+    pages: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _needs_links(self) -> HtmlSource:
+        if not self.follow and not self.allow:
+            raise invalid(
+                "an html source needs 'follow' (a selector for article links) "
+                "or 'allow' (URL patterns of articles)",
+                'e.g. follow = "h2 a" or allow = ["/news/\\\\d+"]',
+            )
+        return self
+
+    def _variant_fields(self) -> dict[str, Any]:
+        return {"follow": self.follow, "allow": self.allow, "deny": self.deny, "pages": self.pages}
+
+
+class SitemapSource(_SourceBase):
+    """A sitemap (or sitemap index) listing article URLs."""
+
+    type: Literal["sitemap"] = "sitemap"
+    allow: tuple[Regex, ...] = ()
+    deny: tuple[Regex, ...] = ()
+
+    def _variant_fields(self) -> dict[str, Any]:
+        return {"allow": self.allow, "deny": self.deny}
+
+
+SourceSettings = Annotated[RssSource | HtmlSource | SitemapSource, Field(discriminator="type")]
+SOURCE_TYPES: dict[str, type[_SourceBase]] = {
+    "rss": RssSource,
+    "html": HtmlSource,
+    "sitemap": SitemapSource,
+}
+
+
+class RuleSettings(BaseModel):
+    """One ``[rules.NAME]`` table: a query and the channels its alerts go to."""
+
+    model_config = _FROZEN
+
+    query: Query
+    channels: tuple[str, ...] = Field(min_length=1)
+    exclude: Query | None = None
+    languages: tuple[LanguageCode, ...] = ()
+    sources: tuple[str, ...] = ()
+    min_hits: int = Field(default=1, ge=1)
+    enabled: bool = True
+
+
+class EmailChannelSettings(BaseModel):
+    """Alerts sent by SMTP. ``from`` in TOML is ``sender`` in Python."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True
+    )
+
+    type: Literal["email"] = "email"
+    host: str
+    port: int = Field(default=DEFAULT_SMTP_PORTS["starttls"], ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    sender: EmailAddress = Field(alias="from")
+    to: tuple[EmailAddress, ...] = Field(min_length=1)
+    timeout: Duration = timedelta(seconds=30)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_port(cls, data: Any) -> Any:
+        # The usual port follows from the security mode, so most configs can leave it out.
+        if isinstance(data, dict) and "port" not in data:
+            security = data.get("security", "starttls")
+            if isinstance(security, str) and security in DEFAULT_SMTP_PORTS:
+                return {**data, "port": DEFAULT_SMTP_PORTS[security]}
+        return data
+
+    @field_validator("host")
+    @classmethod
+    def _plain_host(cls, value: str) -> str:
+        if not value.strip() or "://" in value or " " in value.strip():
+            raise invalid(
+                f'invalid host {value!r} (expected a host name like "smtp.example.org")',
+                "give the port in 'port' and the encryption in 'security', not in the host",
+            )
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _login_pairs(self) -> EmailChannelSettings:
+        if self.username and not self.password:
+            raise invalid("required when 'username' is set", key="password")
+        if self.password and not self.username:
+            raise invalid("required when 'password' is set", key="username")
+        return self
+
+
+class WebhookChannelSettings(BaseModel):
+    """Alerts POSTed as JSON to a URL, optionally signed with ``secret``."""
+
+    model_config = _FROZEN
+
+    type: Literal["webhook"] = "webhook"
+    url: HttpUrl
+    format: Literal["json"] = "json"
+    # Headers often carry tokens, so they stay out of repr() like the secret.
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    secret: str | None = Field(default=None, repr=False)
+    timeout: Duration = timedelta(seconds=30)
+
+
+class MboxChannelSettings(BaseModel):
+    """Alerts appended to a local mbox file (an archive, or for testing rules)."""
+
+    model_config = _FROZEN
+
+    type: Literal["mbox"] = "mbox"
+    path: Path
+
+    @field_validator("path")
+    @classmethod
+    def _absolute_path(cls, value: Path, info: ValidationInfo) -> Path:
+        return resolve_path(value, info)
+
+
+ChannelSettings = Annotated[
+    EmailChannelSettings | WebhookChannelSettings | MboxChannelSettings,
+    Field(discriminator="type"),
+]
+CHANNEL_TYPES: dict[str, type[BaseModel]] = {
+    "email": EmailChannelSettings,
+    "webhook": WebhookChannelSettings,
+    "mbox": MboxChannelSettings,
+}
+
+
+class Config(BaseModel):
+    """The whole validated configuration; ``path`` is the file it came from."""
+
+    model_config = _FROZEN
+
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    sources: Mapping[str, SourceSettings] = Field(default_factory=dict)
+    rules: Mapping[str, RuleSettings] = Field(default_factory=dict)
+    channels: Mapping[str, ChannelSettings] = Field(default_factory=dict)
+    path: Path
+    folder: Path
+
+    def interval_for(self, source: str) -> timedelta:
+        """How often ``source`` is polled: its own ``interval``, else the service default."""
+        return self.sources[source].interval or self.service.interval
