@@ -72,8 +72,9 @@ def make_alert(
         guid="urn:example:7",
         language=language,
     )
-    return Alert(key=key, rule="scam-crackdown", article=article, snippets=snippets,
-                 also_reported_by=also)
+    return Alert(
+        key=key, rule="scam-crackdown", article=article, snippets=snippets, also_reported_by=also
+    )
 
 
 ENGLISH_TEXT = (
@@ -260,7 +261,11 @@ def test_build_email_message_id_is_stable_and_derived_from_key() -> None:
     alert = make_alert()
     first = build_email(alert, sender="nw@example.org", to=["a@example.org"])
     second = build_email(alert, sender="nw@example.org", to=["b@example.org"])
-    assert first["Message-ID"] == second["Message-ID"] == "<scam-crackdown.42.team-mail@newswatch.invalid>"
+    assert (
+        first["Message-ID"]
+        == second["Message-ID"]
+        == "<scam-crackdown.42.team-mail@newswatch.invalid>"
+    )
     assert _parse(first)["X-Newswatch-Key"] == "scam-crackdown.42.team-mail"
 
 
@@ -294,7 +299,10 @@ def test_build_email_cannot_be_header_injected() -> None:
     assert parsed["Subject"] == "[newswatch] scam-crackdown: Raid Bcc: evil@x <html>body"
 
 
-@pytest.mark.parametrize("title", [KHMER_TITLE, URDU_TITLE, KHMER_TITLE * 4, "word " * 60])
+@pytest.mark.parametrize(
+    "title",
+    [KHMER_TITLE, URDU_TITLE, KHMER_TITLE * 4, "word " * 60, "x" * 119, "=?utf-8?q?fake?= title"],
+)
 def test_build_email_subject_survives_encoding_and_folding(title: str) -> None:
     alert = make_alert(title)
     msg = build_email(alert, sender="nw@example.org", to=["a@example.org"])
@@ -311,8 +319,16 @@ def test_build_email_any_title_round_trips_without_new_headers(title: str) -> No
     parsed = _parse(build_email(alert, sender="nw@example.org", to=["a@example.org"]))
     assert parsed["Subject"] == render_message(alert).subject
     assert set(parsed.keys()) == {
-        "Subject", "From", "To", "Date", "Message-ID", "X-Newswatch-Key", "X-Newswatch-Rule",
-        "Auto-Submitted", "MIME-Version", "Content-Type",
+        "Subject",
+        "From",
+        "To",
+        "Date",
+        "Message-ID",
+        "X-Newswatch-Key",
+        "X-Newswatch-Rule",
+        "Auto-Submitted",
+        "MIME-Version",
+        "Content-Type",
     }
 
 
@@ -334,9 +350,11 @@ def test_build_email_real_urdu_and_khmer_titles_survive() -> None:
         msg = _parse(build_email(alert, sender="nw@example.org", to=["a@example.org"]))
         rendered = render_message(alert)
         assert msg["Subject"] == rendered.subject
-        html = msg.get_body(("html",)).get_content()
-        assert rendered.html == html
-        assert msg.get_body(("plain",)).get_content() == rendered.text
+        # MIME bodies travel with CRLF line ends.
+        html = msg.get_body(("html",)).get_content().replace("\r\n", "\n")
+        assert html == rendered.html
+        text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert text == rendered.text
 
 
 def test_webhook_payload_has_the_v1_shape() -> None:

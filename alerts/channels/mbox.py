@@ -1,0 +1,101 @@
+"""Append alerts to a local mbox file, readable by mutt, Thunderbird or ``mailbox.mbox``."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import mailbox
+import threading
+import time
+from pathlib import Path
+
+from alerts.channels.base import Alert, Channel, DeliveryError, run_blocking
+from alerts.render import RenderError, build_email, load_zone
+
+logger = logging.getLogger(__name__)
+
+MBOX_SENDER = "newswatch <newswatch@newswatch.invalid>"
+# No timeout option: a local append only blocks on a wedged disk or network file system.
+APPEND_TIMEOUT = 60.0
+# Errors that another attempt cannot fix; anything else (a full disk...) may clear up.
+_PERMANENT_ERRNOS = {
+    errno.EACCES,
+    errno.EEXIST,  # a parent "folder" is a file
+    errno.EPERM,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EROFS,
+    errno.ENAMETOOLONG,
+}
+
+# mailbox's dot-lock refuses a second locker even in the same process, so concurrent
+# sends to one file queue here instead of failing with "locked".
+_path_locks: dict[Path, threading.Lock] = {}
+_path_locks_guard = threading.Lock()
+
+
+class MboxChannel(Channel):
+    """Write each alert, as the same message the mail channel sends, to one mbox file."""
+
+    def __init__(self, name: str, *, path: Path, timezone: str = "UTC") -> None:
+        load_zone(timezone)
+        self.name = name
+        self.path = Path(path).expanduser()
+        self.timezone = timezone
+
+    async def send(self, alert: Alert) -> None:
+        """Append ``alert`` under the mbox lock; raise DeliveryError on failure."""
+        try:
+            msg = build_email(alert, sender=MBOX_SENDER, to=(), timezone=self.timezone)
+            data = msg.as_bytes(policy=msg.policy.clone(linesep="\n"))
+        except (RenderError, ValueError) as exc:
+            raise DeliveryError(
+                f"cannot build the message: {exc}", channel=self.name, permanent=True
+            ) from exc
+        from_line = f"From newswatch@newswatch.invalid {time.asctime(time.gmtime())}\n"
+        append = functools.partial(self._append, from_line.encode("ascii") + data)
+        try:
+            await run_blocking(append, timeout=APPEND_TIMEOUT)
+        except TimeoutError:
+            raise DeliveryError(
+                f"timed out after {APPEND_TIMEOUT:g}s appending to {self.path}",
+                channel=self.name,
+            ) from None
+
+    def _append(self, data: bytes) -> None:
+        """Blocking locked append; every failure leaves as DeliveryError."""
+        try:
+            with _lock_for(self.path):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                box = mailbox.mbox(self.path, create=True)
+                try:
+                    box.lock()
+                    try:
+                        box.add(data)
+                        box.flush()
+                    finally:
+                        box.unlock()
+                finally:
+                    box.close()
+        except mailbox.ExternalClashError as exc:
+            raise DeliveryError(
+                f"{self.path} is locked by another program",
+                channel=self.name,
+                hint=f"if nothing else uses it, remove a stale {self.path}.lock",
+            ) from exc
+        except (OSError, mailbox.Error) as exc:
+            permanent = isinstance(exc, OSError) and exc.errno in _PERMANENT_ERRNOS
+            raise DeliveryError(
+                f"cannot append to {self.path}: {exc}",
+                channel=self.name,
+                permanent=permanent,
+                hint="check the channel's `path` and its permissions" if permanent else None,
+            ) from exc
+        logger.debug("mbox channel %s appended a message to %s", self.name, self.path)
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    key = path.resolve()
+    with _path_locks_guard:
+        return _path_locks.setdefault(key, threading.Lock())

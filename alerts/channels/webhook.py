@@ -1,0 +1,238 @@
+"""Deliver alerts as a signed JSON POST to an HTTP(S) endpoint.
+
+The body is the version 1 document of :func:`alerts.render.webhook_payload`. It depends
+only on the alert, so a re-send carries the same bytes, the same ``Idempotency-Key`` and
+the same signature. docs/alerts.md describes the schema and how to verify signatures.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import math
+import re
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import urlsplit
+
+from alerts.channels.base import Alert, Channel, DeliveryError, run_blocking
+from alerts.render import clean_line, webhook_payload
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Newswatch-Signature"
+_RESERVED = {"content-type", "content-length", "host", "idempotency-key", "user-agent"}
+_RESERVED.add(SIGNATURE_HEADER.lower())
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_UNSAFE_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_STATUS_HINTS = {
+    400: "the receiver rejected the payload; check that it accepts newswatch webhook JSON v1",
+    401: "check the credentials in the channel's `headers` or the token in `url`",
+    403: "check the credentials in the channel's `headers` or the token in `url`",
+    404: "check the channel's `url`: the endpoint does not exist",
+    405: "check the channel's `url`: the endpoint does not accept POST",
+    410: "check the channel's `url`: the endpoint has been removed",
+    413: "the receiver limits request size below one alert",
+}
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse redirects: urllib would replay a POST as a GET, silently dropping the alert."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+class WebhookChannel(Channel):
+    """POST each alert as JSON to ``url``, signed with HMAC-SHA256 when ``secret`` is set."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: str,
+        format: Literal["json"] = "json",
+        headers: Mapping[str, str] | None = None,
+        secret: str | None = None,
+        timeout: float = 30.0,
+        user_agent: str = "newswatch",
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"webhook channel {name!r}: url {url!r} is not an http(s) URL")
+        if not url.isascii() or any(c.isspace() for c in url):
+            raise ValueError(
+                f"webhook channel {name!r}: url {url!r} must be ASCII without spaces "
+                "(percent-encode the path, use the xn-- form of the host)"
+            )
+        if format != "json":
+            raise ValueError(f'webhook channel {name!r}: format {format!r} is not "json"')
+        if timeout <= 0:
+            raise ValueError(f"webhook channel {name!r}: timeout must be positive, got {timeout}")
+        if secret is not None and not secret:
+            raise ValueError(f"webhook channel {name!r}: secret is empty; omit it or set one")
+        self.name = name
+        self.url = url
+        self.format = format
+        self.headers = _check_headers(name, {"User-Agent": user_agent}, headers or {})
+        self.secret = secret
+        self.timeout = timeout
+        self.user_agent = user_agent
+        # The path often holds a token (Slack, Teams...), so messages show only the origin.
+        self.where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        self._opener = urllib.request.build_opener(_NoRedirect())
+
+    def request_for(self, alert: Alert) -> urllib.request.Request:
+        """The exact HTTP request that delivers ``alert``."""
+        payload = webhook_payload(alert)
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = {
+            **self.headers,
+            "Content-Type": "application/json",
+            "Idempotency-Key": alert.key,
+        }
+        if self.secret is not None:
+            headers[SIGNATURE_HEADER] = sign(body, self.secret)
+        return urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+
+    async def send(self, alert: Alert) -> None:
+        """POST ``alert``; any 2xx is success, anything else raises DeliveryError."""
+        try:
+            request = self.request_for(alert)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise DeliveryError(
+                f"cannot build the payload for {alert.key}: {exc}",
+                channel=self.name,
+                permanent=True,
+            ) from exc
+        try:
+            await run_blocking(functools.partial(self._post, request), timeout=self.timeout)
+        except TimeoutError:
+            raise self._timeout_error() from None
+
+    def _post(self, request: urllib.request.Request) -> None:
+        """Blocking POST; every failure leaves as DeliveryError."""
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            try:
+                raise self._status_error(exc) from None
+            finally:
+                exc.close()  # it holds the response socket
+        except urllib.error.URLError as exc:
+            raise self._network_error(exc.reason) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._network_error(exc) from exc
+        except ValueError as exc:  # http.client refusing the request line or a header
+            raise DeliveryError(
+                f"cannot send to {self.where}: {exc}", channel=self.name, permanent=True
+            ) from exc
+        logger.debug("webhook channel %s: %s answered %s", self.name, self.where, status)
+
+    def _status_error(self, exc: urllib.error.HTTPError) -> DeliveryError:
+        status = exc.code
+        message = f"webhook {self.where} answered {status} {exc.reason}"
+        detail = _body_excerpt(exc)
+        if detail:
+            message += f": {detail}"
+        if status in (408, 429) or status >= 500:
+            retry_after = parse_retry_after(exc.headers.get("Retry-After"))
+            return DeliveryError(message, channel=self.name, retry_after=retry_after)
+        hint = _STATUS_HINTS.get(status, "check the channel's `url` and `headers`")
+        if 300 <= status < 400:
+            target = urlsplit(exc.headers.get("Location") or "")
+            hint = f"the endpoint redirects (to {target.scheme}://{target.netloc}...); "
+            hint += "set `url` to the final address"
+        return DeliveryError(message, channel=self.name, permanent=True, hint=hint)
+
+    def _network_error(self, reason: object) -> DeliveryError:
+        if isinstance(reason, TimeoutError):
+            return self._timeout_error()
+        if isinstance(reason, ssl.SSLError):
+            message = f"TLS failed with {self.where}: {reason}"
+            hint = "check that the receiver's certificate is valid for its host name"
+        elif isinstance(reason, ConnectionRefusedError):
+            message = f"{self.where} refused the connection"
+            hint = "check `url` and that the receiver is running"
+        elif isinstance(reason, socket.gaierror):
+            message, hint = f"cannot resolve the host of {self.where} ({reason})", "check `url`"
+        else:
+            message, hint = f"network error with {self.where}: {reason}", None
+        return DeliveryError(message, channel=self.name, hint=hint)
+
+    def _timeout_error(self) -> DeliveryError:
+        return DeliveryError(
+            f"timed out after {self.timeout:g}s waiting for {self.where}",
+            channel=self.name,
+            hint="the receiver is slow or unreachable; it will be retried",
+        )
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The signature header value: ``sha256=`` and the hex HMAC-SHA256 of ``body``."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date); None if unusable."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _check_headers(channel: str, base: dict[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """Merge user headers after checking they are sendable and do not replace ours."""
+    headers = dict(base)
+    for header, value in {**base, **extra}.items():
+        if not isinstance(header, str) or not _TOKEN.fullmatch(header):
+            raise ValueError(f"webhook channel {channel!r}: {header!r} is not a header name")
+        if not isinstance(value, str) or _UNSAFE_VALUE.search(value):
+            raise ValueError(
+                f"webhook channel {channel!r}: header {header} has a control character or "
+                "is not text"
+            )
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"webhook channel {channel!r}: header {header} must be Latin-1 text"
+            ) from None
+        if header in extra and header.lower() in _RESERVED:
+            raise ValueError(
+                f"webhook channel {channel!r}: header {header} is set by newswatch itself"
+            )
+        headers[header] = value
+    return headers
+
+
+def _body_excerpt(exc: urllib.error.HTTPError) -> str:
+    """The first line-safe 200 characters of an error response, to show what went wrong."""
+    try:
+        raw = exc.read(512)
+    except (OSError, http.client.HTTPException):
+        return ""
+    return clean_line(raw.decode("utf-8", "replace"))[:200]
