@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -60,7 +61,29 @@ def finish(code: int, threads_left: bool) -> NoReturn:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class NewswatchGroup(click.Group):
+    """A command group that turns unexpected errors into one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except NewswatchError as exc:
+            fail(exc)
+        except Exception as exc:
+            if (ctx.obj or {}).get("verbose"):
+                traceback.print_exc()
+            fail(
+                RuntimeError(
+                    f"unexpected {type(exc).__name__}: {exc} (run with -v to see the details)"
+                )
+            )
+
+
+@click.group(
+    cls=NewswatchGroup, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-v debug, -vv library debug).")
 @click.option(
     "--log-format",
@@ -131,3 +154,4 @@ def check(config_path: Path) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+from scheduler import cli_ops  # noqa: E402,F401

@@ -5,10 +5,14 @@ from __future__ import annotations
 import mailbox
 from pathlib import Path
 
+from types import SimpleNamespace
+
 import pytest
+from aiosmtpd.controller import Controller
 
 from tests.clirunner import db_rows, newswatch, write_config
 from tests.httpserver import FeedServer, rss
+from tests.peers import SmtpRecorder, free_port
 
 RULE = '(raid OR crackdown OR rescued) AND (Sihanoukville OR "Phnom Penh") AND NOT football'
 
@@ -33,6 +37,14 @@ ITEMS = [
         "guid": "kt-3",
     },
 ]
+
+
+def mbox_count(path: Path) -> int:
+    box = mailbox.mbox(path)
+    try:
+        return len(box)
+    finally:
+        box.close()
 
 
 def configure(tmp_path: Path, http_server: FeedServer, smtp, hook, **service) -> Path:
@@ -73,8 +85,7 @@ def test_once_sends_one_email_one_webhook_one_mbox_entry_per_match(
     payload = request.json()
     assert payload["version"] == 1 and payload["rule"] == "scam"
     assert payload["article"]["url"] == "https://news.example.org/raid-sihanoukville"
-    box = mailbox.mbox(tmp_path / "alerts.mbox")
-    assert len(box) == 1
+    assert mbox_count(tmp_path / "alerts.mbox") == 1
 
     again = newswatch("once", config=config)
     assert again.returncode == 0, again.stderr
@@ -82,14 +93,16 @@ def test_once_sends_one_email_one_webhook_one_mbox_entry_per_match(
     assert http_server.hits("/feed")[-1].headers.get("If-None-Match") == '"v1"'
     assert len(smtp_server.messages) == 1
     assert len(webhook_receiver.requests) == 1
-    assert len(mailbox.mbox(tmp_path / "alerts.mbox")) == 1
+    assert mbox_count(tmp_path / "alerts.mbox") == 1
 
 
 def test_once_same_article_in_two_feeds_with_tracking_tags_alerts_once(
     tmp_path, http_server, smtp_server, webhook_receiver
 ):
     config = configure(tmp_path, http_server, smtp_server, webhook_receiver)
-    copy = dict(ITEMS[0], link="https://NEWS.example.org/raid-sihanoukville?fbclid=x#top", guid="o-9")
+    copy = dict(
+        ITEMS[0], link="https://NEWS.example.org/raid-sihanoukville?fbclid=x#top", guid="o-9"
+    )
     http_server.add("/other", rss([copy]))
     text = config.read_text()
     text += f'\n[sources.other]\ntype = "rss"\nurl = "{http_server.url("/other")}"\n'
@@ -160,25 +173,29 @@ def _make_due(db: Path) -> None:
         conn.execute("UPDATE outbox SET next_attempt = '2000-01-01T00:00:00+00:00'")
 
 
-def test_once_smtp_down_keeps_mail_queued_until_it_is_back(
-    tmp_path, http_server, smtp_server_factory, webhook_receiver
-):
-    smtp = smtp_server_factory()
-    config = configure(tmp_path, http_server, smtp, webhook_receiver)
-    smtp.controller.stop()
+def test_once_smtp_down_keeps_mail_queued_until_it_is_back(tmp_path, http_server, webhook_receiver):
+    port = free_port()
+    down = SimpleNamespace(host="127.0.0.1", port=port)
+    config = configure(tmp_path, http_server, down, webhook_receiver)
     result = newswatch("once", config=config)
     assert result.returncode == 0, result.stderr
     db = tmp_path / "newswatch.db"
     (row,) = db_rows(db, "SELECT * FROM outbox WHERE channel = 'mail'")
     assert row["state"] == "retrying"
-    assert f"{smtp.host}:{smtp.port}" in row["last_error"]
+    assert f"127.0.0.1:{port}" in row["last_error"]
     assert len(webhook_receiver.wait_for(1)) == 1
 
-    smtp.controller.start()
-    _make_due(db)
-    assert newswatch("once", config=config).returncode == 0
-    assert len(smtp.wait_for(1)) == 1
+    recorder = SmtpRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        _make_due(db)
+        assert newswatch("once", config=config).returncode == 0
+        assert len(recorder.messages) == 1
+    finally:
+        controller.stop()
     assert len(webhook_receiver.requests) == 1
+    assert db_rows(db, "SELECT state FROM outbox WHERE channel = 'mail'")[0]["state"] == "sent"
 
 
 BROKEN = {
@@ -220,7 +237,9 @@ def test_once_broken_sources_are_reported_and_do_not_stop_the_run(
     assert "timed out" in lines["slow"]
     assert "size cap" in lines["huge"]
     # The entity bomb is defused: either refused or parsed without expansion.
-    bomb_rows = db_rows(tmp_path / "newswatch.db", "SELECT title FROM articles WHERE source = 'bomb'")
+    bomb_rows = db_rows(
+        tmp_path / "newswatch.db", "SELECT title FROM articles WHERE source = 'bomb'"
+    )
     assert all(len(r["title"] or "") < 1000 for r in bomb_rows)
     assert len(smtp_server.wait_for(1)) == 1
     failures = db_rows(tmp_path / "newswatch.db", "SELECT name, failures FROM sources")

@@ -33,7 +33,11 @@ def mbox_subjects(tmp_path: Path) -> list[str]:
     path = tmp_path / "alerts.mbox"
     if not path.exists():
         return []
-    return sorted(str(m["Subject"]) for m in mailbox.mbox(path))
+    box = mailbox.mbox(path)
+    try:
+        return sorted(str(m["Subject"]) for m in box)
+    finally:
+        box.close()
 
 
 def test_run_polls_on_schedule_alerts_once_and_stops_cleanly(tmp_path, http_server):
