@@ -1,4 +1,9 @@
-"""Run rules over newly stored articles and queue one delivery per (rule, article, channel)."""
+"""Run rules over newly stored articles and queue one delivery per (rule, story, channel).
+
+A rule alerts once per story: when a rule matches a copy of a story it already alerted on
+(another outlet's version, or a later revision of the same article), the match is recorded,
+so digests and "also reported by" lines can show it, but no delivery is queued.
+"""
 
 from __future__ import annotations
 
@@ -47,15 +52,27 @@ def match_pending(
             with write_transaction(db):
                 for result in found:
                     hits = [HitRecord(h.field, h.start, h.end, h.term) for h in result.hits]
+                    seen = already_alerted(db, result.rule, article_id)
                     record_match(
                         db,
                         rule=result.rule,
                         article_id=article_id,
                         hits=hits,
-                        channels=routes.get(result.rule, ()),
+                        channels=() if seen else routes.get(result.rule, ()),
                     )
                 db.execute("UPDATE articles SET matched = 1 WHERE id = ?", [article_id])
             per_source[article.source] += len(found)
             for result in found:
                 logger.info("rule %s matched %s (%s)", result.rule, article.url, article.source)
     return per_source
+
+
+def already_alerted(db: sqlite_utils.Database, rule: str, article_id: int) -> bool:
+    """Whether ``rule`` matched an earlier article of the same story or URL (a revision)."""
+    sql = (
+        "SELECT 1 FROM articles me "
+        "JOIN articles a ON (a.story_id = me.story_id OR a.url = me.url) AND a.id != me.id "
+        "JOIN matches m ON m.article_id = a.id AND m.rule = ? "
+        "WHERE me.id = ? LIMIT 1"
+    )
+    return next(iter(db.query(sql, [rule, article_id])), None) is not None

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,13 @@ import sqlite_utils
 
 from crawler.errors import StoreError
 from crawler.models import Article
+from crawler.stories import StoryIndex
 
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 30.0
+# A body with fewer words does not identify an article on its own (see _text_fingerprint).
+MIN_IDENTIFYING_WORDS = 40
 
 SOURCES_COLUMNS: dict[str, Any] = {
     "name": str,
@@ -57,6 +60,10 @@ ARTICLES_COLUMNS: dict[str, Any] = {
     "date_source": str,
     "fetched": str,
     "matched": int,
+    "revision": int,
+    "story_id": int,
+    "fingerprint": str,
+    "text_fingerprint": str,
 }
 
 
@@ -103,10 +110,14 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         ARTICLES_COLUMNS,
         pk="id",
         not_null={"url", "source", "fetched"},
-        defaults={"matched": 0},
+        defaults={"matched": 0, "revision": 0},
         if_not_exists=True,
     )
-    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS articles_url ON articles(url)")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS articles_url ON articles(url, revision)")
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS articles_text_fingerprint ON articles(text_fingerprint)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS articles_story ON articles(story_id)")
     db.execute("CREATE INDEX IF NOT EXISTS articles_guid ON articles(source, guid)")
     db.execute("CREATE INDEX IF NOT EXISTS articles_unmatched ON articles(matched) WHERE matched = 0")
     db.execute("CREATE INDEX IF NOT EXISTS articles_fetched ON articles(fetched)")
@@ -240,29 +251,91 @@ def is_known(db: sqlite_utils.Database, url: str, *, source: str, guid: str | No
     return next(iter(db.query(sql, [source, guid])), None) is not None
 
 
-def store_articles(db: sqlite_utils.Database, articles: Iterable[Article]) -> list[int]:
-    """Insert the articles not stored yet, in one transaction; return the new rows' ids.
+def store_articles(
+    db: sqlite_utils.Database, articles: Iterable[Article], stories: StoryIndex | None = None
+) -> list[int]:
+    """Insert what is new, in one transaction; return the new rows' ids.
 
     Identity is the canonical URL; an item re-published under the same GUID by the same
-    source is not new either. Articles seen before are left untouched.
+    source is the same article. With a story index, three more things hold: an item whose
+    text was stored before under another URL or GUID is not new; an article whose text
+    changed since it was stored becomes a new revision (routing alerts on it only for rules
+    the earlier text did not match); and every new row joins a story.
     """
     new_ids: list[int] = []
     with write_transaction(db):
         for article in articles:
-            if is_known(db, article.url, source=article.source, guid=article.guid):
-                continue
-            new_ids.append(_insert_article(db, article))
+            row_id = _store_one(db, article, stories)
+            if row_id is not None:
+                new_ids.append(row_id)
     return new_ids
 
 
-def _insert_article(db: sqlite_utils.Database, article: Article) -> int:
+def _store_one(
+    db: sqlite_utils.Database, article: Article, stories: StoryIndex | None
+) -> int | None:
+    previous = _latest_revision(db, article)
+    if stories is None:
+        return None if previous else _insert_article(db, article, revision=0, fingerprint=None)
+    fingerprint = stories.fingerprint(article.title, article.body).hex()
+    text_fingerprint = _text_fingerprint(stories, article)
+    if previous is not None:
+        if previous["fingerprint"] in (None, fingerprint):
+            return None
+        revision = previous["revision"] + 1
+        logger.info("%s changed since it was stored: revision %d", article.url, revision)
+        # A revision keeps the identity of the article it revises.
+        article = replace(article, url=previous["url"], guid=previous["guid"] or article.guid)
+    else:
+        if text_fingerprint and _text_known(db, text_fingerprint):
+            return None
+        revision = 0
+    row_id = _insert_article(db, article, revision=revision, fingerprint=fingerprint)
+    if text_fingerprint:
+        db.execute(
+            "UPDATE articles SET text_fingerprint = ? WHERE id = ?", [text_fingerprint, row_id]
+        )
+    story = stories.assign(row_id, title=article.title, text=article.body)
+    db.execute("UPDATE articles SET story_id = ? WHERE id = ?", [story.story_id, row_id])
+    return row_id
+
+
+def _latest_revision(db: sqlite_utils.Database, article: Article) -> dict[str, Any] | None:
+    sql = (
+        "SELECT id, url, guid, revision, fingerprint FROM articles "
+        "WHERE url = ? OR (source = ? AND guid = ?) ORDER BY revision DESC, id DESC LIMIT 1"
+    )
+    rows = list(db.query(sql, [article.url, article.source, article.guid or None]))
+    return rows[0] if rows else None
+
+
+def _text_fingerprint(stories: StoryIndex, article: Article) -> str | None:
+    """Fingerprint of the body alone, when it is long enough to identify an article.
+
+    Outlets re-publish the same text under a new headline, URL and GUID; a one-line summary
+    is too short to tell such a copy from a different item.
+    """
+    if len(article.body.split()) < MIN_IDENTIFYING_WORDS:
+        return None
+    return stories.fingerprint("", article.body).hex()
+
+
+def _text_known(db: sqlite_utils.Database, text_fingerprint: str) -> bool:
+    sql = "SELECT 1 FROM articles WHERE text_fingerprint = ? LIMIT 1"
+    return next(iter(db.query(sql, [text_fingerprint])), None) is not None
+
+
+def _insert_article(
+    db: sqlite_utils.Database, article: Article, *, revision: int, fingerprint: str | None
+) -> int:
     published = article.published
     date_source = article.date_source
     if published is None:
         published, date_source = article.fetched, "fetched"
     cursor = db.execute(
         "INSERT INTO articles (url, guid, source, title, summary, text, author, language, "
-        "published, date_source, fetched, matched) VALUES (?,?,?,?,?,?,?,?,?,?,?,0)",
+        "published, date_source, fetched, matched, revision, fingerprint) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,0,?,?)",
         [
             article.url,
             article.guid,
@@ -275,6 +348,8 @@ def _insert_article(db: sqlite_utils.Database, article: Article) -> int:
             to_iso(published),
             date_source,
             to_iso(article.fetched),
+            revision,
+            fingerprint,
         ],
     )
     row_id = cursor.lastrowid
@@ -312,3 +387,28 @@ def get_article(db: sqlite_utils.Database, article_id: int) -> Article | None:
     """One stored article by id."""
     rows = list(db.query("SELECT * FROM articles WHERE id = ?", [article_id]))
     return article_from_row(rows[0]) if rows else None
+
+
+def story_outlets(db: sqlite_utils.Database, article_id: int) -> tuple[str, ...]:
+    """Other sources that carried the story of ``article_id``, in the order they did."""
+    sql = (
+        "SELECT a.source, min(a.id) AS first FROM articles me "
+        "JOIN articles a ON a.story_id = me.story_id AND a.source != me.source "
+        "WHERE me.id = ? AND me.story_id IS NOT NULL GROUP BY a.source ORDER BY first"
+    )
+    return tuple(row["source"] for row in db.query(sql, [article_id]))
+
+
+def open_readonly(path: Path | str) -> sqlite_utils.Database:
+    """Open an existing database for reading only (safe while the service writes to it)."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(
+            f"no database at {path}",
+            hint="run `newswatch once` or `newswatch run` first, or check [service] database",
+        )
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from exc
+    return sqlite_utils.Database(conn)

@@ -18,6 +18,7 @@ from alerts.matcher import Matcher
 from alerts.rules import Rule
 from crawler.fetch import CrawlManager, FetchSettings
 from crawler.models import Source
+from crawler.stories import StoryIndex
 from crawler.store import open_database, sync_sources
 from scheduler.config import Config
 
@@ -33,6 +34,7 @@ class Runtime:
     routes: dict[str, tuple[str, ...]]
     channels: dict[str, Channel]
     sources: dict[str, Source] = field(default_factory=dict)
+    stories: StoryIndex | None = None
 
     def interval_of(self, source: str) -> timedelta:
         """The poll interval of a source (its own, else the service default)."""
@@ -141,14 +143,16 @@ def open_store(config: Config) -> sqlite_utils.Database:
 def build_runtime(config: Config, db: sqlite_utils.Database | None = None) -> Runtime:
     """Build the runtime for ``config`` (reusing ``db`` on reload)."""
     rules = build_rules(config)
+    db = db if db is not None else open_store(config)
     return Runtime(
         config=config,
-        db=db if db is not None else open_store(config),
+        db=db,
         crawls=CrawlManager(fetch_settings(config)),
         matcher=Matcher.build(rules),
         routes=routes_of(config),
         channels=build_channels(config),
         sources=enabled_sources(config),
+        stories=StoryIndex(db, threshold=config.service.near_duplicate),
     )
 
 
