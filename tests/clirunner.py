@@ -59,7 +59,10 @@ def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def newswatch(
-    *args: str, config: Path | None = None, env: Mapping[str, str] | None = None, timeout: float = 120
+    *args: str,
+    config: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m newswatch ARGS`` to completion."""
     cmd = [sys.executable, "-m", "newswatch", *args]
@@ -70,7 +73,9 @@ def newswatch(
     )
 
 
-def start_service(config: Path, *extra: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+def start_service(
+    config: Path, *extra: str, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
     """Start ``newswatch run`` in the background."""
     cmd = [sys.executable, "-m", "newswatch", *extra, "run", "--config", str(config)]
     return subprocess.Popen(
@@ -91,7 +96,9 @@ def stop_service(proc: subprocess.Popen[str], timeout: float = 10.0) -> tuple[in
     return proc.returncode, time.monotonic() - started, err
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -76,7 +76,9 @@ def test_fetch_refuses_oversized_and_gzip_bomb(loop_thread, crawls, http_server)
 
 
 def test_fetch_obeys_robots_txt(loop_thread, crawls, http_server):
-    http_server.add("/robots.txt", "User-agent: *\nDisallow: /private/\n", content_type="text/plain")
+    http_server.add(
+        "/robots.txt", "User-agent: *\nDisallow: /private/\n", content_type="text/plain"
+    )
     http_server.add("/private/feed", FEED)
     http_server.add("/public/feed", FEED)
     private, public = fetch(

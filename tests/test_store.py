@@ -19,8 +19,14 @@ NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 def article(url: str, guid: str = "", source: str = "kt", **kw) -> Article:
     return Article(
-        url=url, source=source, title=kw.pop("title", "t"), summary="s", published=None,
-        fetched=NOW, guid=guid or url, **kw,
+        url=url,
+        source=source,
+        title=kw.pop("title", "t"),
+        summary="s",
+        published=None,
+        fetched=NOW,
+        guid=guid or url,
+        **kw,
     )
 
 
