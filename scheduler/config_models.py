@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from crawler.models import Source
 from scheduler.config_types import (
+    Crontab,
+    ListenAddress,
     Duration,
     EmailAddress,
     HttpUrl,
@@ -56,6 +58,7 @@ class ServiceSettings(BaseModel):
     retry_max_age: Duration = timedelta(days=2)
     ops_channels: tuple[str, ...] = ()
     keep: Duration | None = None
+    health: ListenAddress | None = None
 
     @field_validator("database")
     @classmethod
@@ -72,6 +75,7 @@ class _SourceBase(BaseModel):
     type: str
     url: HttpUrl
     interval: Duration | None = None
+    cron: Crontab | None = None
     user_agent: str | None = None
     delay: Duration | None = None
     max_articles: int | None = Field(default=None, gt=0)

@@ -135,6 +135,26 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _crontab(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise invalid(
+            f"invalid cron expression {value!r}: {exc}",
+            "five fields: minute hour day-of-month month day-of-week, e.g. '*/10 6-22 * * *'",
+        ) from exc
+    return value
+
+
+def _listen_address(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise invalid(f"invalid address {value!r} (expected HOST:PORT, e.g. '127.0.0.1:8787')")
+    return value
+
+
 def _name(value: str) -> str:
     if not NAME_PATTERN.fullmatch(value):
         raise invalid(
@@ -205,9 +225,13 @@ EmailAddress = Annotated[str, AfterValidator(_email_address)]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 Name = Annotated[str, AfterValidator(_name)]
 Query = Annotated[str, AfterValidator(check_query)]
+Crontab = Annotated[str, AfterValidator(_crontab)]
+ListenAddress = Annotated[str, AfterValidator(_listen_address)]
 
 __all__ = [
     "NAME_PATTERN",
+    "Crontab",
+    "ListenAddress",
     "Duration",
     "EmailAddress",
     "HttpUrl",

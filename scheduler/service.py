@@ -11,28 +11,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts.delivery import deliver_due
 from alerts.outbox import next_due_time
 from alerts.routing import match_pending
 from crawler.models import Source
-from crawler.store import load_source_state, utcnow
+from crawler.store import load_source_state, sync_sources, utcnow
+from scheduler.config import ConfigError, load_config
 from scheduler.polling import poll_sources
-from scheduler.wiring import Runtime
+from scheduler.wiring import Runtime, build_runtime
 
 logger = logging.getLogger(__name__)
 
 JITTER = 0.10
 STOP_GRACE_SECONDS = 5.0
 MAX_DELIVERY_SLEEP = 60.0
+# First polls of sources on the same host are this far apart, so twenty sources on one
+# site are not requested in the same second; later polls spread out through the jitter.
+HOST_SPACING_SECONDS = 2.0
+CONFIG_WATCH_SECONDS = 1.0
 
 
 class Service:
@@ -40,6 +50,8 @@ class Service:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.config_path = runtime.config.path
+        self._reload_requested = asyncio.Event()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.polls_completed = 0
         self.last_poll_at: datetime | None = None
@@ -57,26 +69,38 @@ class Service:
         self._stop.set()
 
     def schedule_sources(self) -> None:
-        """(Re)create one interval job per enabled source."""
+        """(Re)create one job per enabled source: its interval (with jitter) or its cron."""
         now = utcnow()
+        wanted = {f"poll:{name}" for name in self.runtime.sources}
         for job in self.scheduler.get_jobs():
-            if job.id.startswith("poll:"):
+            if job.id.startswith("poll:") and job.id not in wanted:
                 job.remove()
-        for name in self.runtime.sources:
-            interval = self.runtime.interval_of(name)
-            seconds = interval.total_seconds()
+        per_host: dict[str, int] = {}
+        for name, source in sorted(self.runtime.sources.items()):
+            host = urlsplit(source.url).hostname or ""
+            slot = per_host[host] = per_host.get(host, -1) + 1
+            first = self._first_poll(name, self.runtime.interval_of(name), now)
+            first += timedelta(seconds=slot * HOST_SPACING_SECONDS)
+            cron = self.runtime.cron_of(name)
             self.scheduler.add_job(
                 self.request_poll,
-                IntervalTrigger(seconds=seconds, jitter=seconds * JITTER, timezone=UTC),
+                self._trigger(name, cron),
                 args=[name],
                 id=f"poll:{name}",
                 name=f"poll {name}",
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
-                next_run_time=self._first_poll(name, interval, now),
                 replace_existing=True,
+                # A cron source waits for its first slot; an interval source polls now.
+                **({} if cron else {"next_run_time": first}),
             )
+
+    def _trigger(self, name: str, cron: str | None) -> BaseTrigger:
+        if cron:
+            return CronTrigger.from_crontab(cron, timezone=self.runtime.config.service.timezone)
+        seconds = self.runtime.interval_of(name).total_seconds()
+        return IntervalTrigger(seconds=seconds, jitter=seconds * JITTER, timezone=UTC)
 
     def _first_poll(self, name: str, interval: timedelta, now: datetime) -> datetime:
         """Poll at once unless the source was polled (or failed) recently."""
@@ -87,6 +111,48 @@ class Service:
         if state.failures and state.next_due is not None:
             first = max(first, state.next_due)
         return first
+
+    def reload(self) -> bool:
+        """Apply the config file's current content; keep the running config if it is invalid.
+
+        Rules, channels and sources change in place: added sources are polled, removed ones
+        stop, changed intervals reschedule. Polls already running finish with the old config.
+        """
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            logger.error("config reload rejected, keeping the running config:\n%s", exc)
+            return False
+        if config.service.database != self.runtime.config.service.database:
+            logger.error(
+                "config reload rejected: [service] database changed (%s); restart to switch",
+                config.service.database,
+            )
+            return False
+        sources = [(s.name, s.type, s.url) for s in config.sources.values() if s.enabled]
+        sync_sources(self.runtime.db, sources)
+        self.runtime = build_runtime(config, db=self.runtime.db)
+        self.schedule_sources()
+        self._delivery_wake.set()
+        logger.info(
+            "config reloaded: %d sources, %d rules, %d channels",
+            len(self.runtime.sources),
+            len(self.runtime.routes),
+            len(self.runtime.channels),
+        )
+        return True
+
+    async def _watch_config(self) -> None:
+        """Reload when the config file changes (checked every second) or on SIGHUP."""
+        last = _file_signature(self.config_path)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reload_requested.wait(), CONFIG_WATCH_SECONDS)
+            current = _file_signature(self.config_path)
+            if self._reload_requested.is_set() or current != last:
+                self._reload_requested.clear()
+                last = current
+                self.reload()
 
     async def request_poll(self, name: str) -> None:
         """Mark a source due; the poll loop picks it up with the others due now."""
@@ -148,6 +214,7 @@ class Service:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
 
     async def run(self) -> None:
         """Run until stopped; returns after a clean shutdown."""
@@ -164,6 +231,7 @@ class Service:
         workers = [
             asyncio.create_task(self._poll_loop()),
             asyncio.create_task(self._delivery_loop()),
+            asyncio.create_task(self._watch_config()),
         ]
         await self._stop.wait()
         await self._shutdown(workers)
@@ -180,3 +248,13 @@ class Service:
         await asyncio.gather(*workers, return_exceptions=True)
         await self.runtime.aclose()
         logger.info("stopped")
+
+
+def _file_signature(path: Path) -> tuple[int, int, bytes] | None:
+    """What changes when the file is saved: mtime, size and a hash of the content."""
+    try:
+        stat = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, digest

@@ -42,6 +42,10 @@ class Runtime:
         interval = getattr(settings, "interval", None)
         return interval or self.config.service.interval
 
+    def cron_of(self, source: str) -> str | None:
+        """The source's cron schedule, if it has one instead of an interval."""
+        return getattr(self.config.sources.get(source), "cron", None)
+
     @property
     def retry_policy(self) -> RetryPolicy:
         service = self.config.service
