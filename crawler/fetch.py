@@ -43,6 +43,9 @@ class FetchSettings:
     obey_robots: bool = True
     concurrency_per_host: int = 1
     retries: int = 1
+    # Pause between page requests to one host (listing, sitemap and article pages); the
+    # floor AutoThrottle starts from. A source's own ``delay`` replaces it for that source.
+    page_delay: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,47 @@ def scrapy_settings(settings: FetchSettings) -> dict[str, Any]:
             "scrapy.extensions.memusage.MemoryUsage": None,
         },
         "TWISTED_REACTOR": ASYNCIO_REACTOR,
+        "NEWSWATCH_PAGE_DELAY": settings.page_delay,
+    }
+
+
+# Media types worth extracting; anything else (PDF, images, video) is skipped unread.
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def is_html_type(content_type: str | None) -> bool:
+    """Whether a Content-Type header names an HTML page (a missing header might be one)."""
+    if not content_type:
+        return True
+    return content_type.split(";", 1)[0].strip().lower() in HTML_TYPES
+
+
+def source_slot(source: Source) -> str | None:
+    """The download slot of a source with its own ``delay``; None for the host's slot."""
+    if source.delay is None:
+        return None
+    return f"source:{source.name}"
+
+
+def page_crawl_settings(page_delay: float, sources: Sequence[Source]) -> dict[str, Any]:
+    """Settings added to crawls that fetch web pages rather than feeds.
+
+    Requests to a host are spaced by ``page_delay`` at least, and AutoThrottle widens the
+    gap when the host answers slowly. A source with its own ``delay`` gets a download slot
+    of its own with exactly that delay (its requests tell AutoThrottle to leave it alone).
+    """
+    slots = {
+        slot: {"concurrency": 1, "delay": source.delay, "jitter": 0.0}
+        for source in sources
+        if (slot := source_slot(source)) is not None
+    }
+    return {
+        "DOWNLOAD_DELAY": page_delay,
+        "AUTOTHROTTLE_ENABLED": True,
+        "AUTOTHROTTLE_START_DELAY": page_delay,
+        "AUTOTHROTTLE_MAX_DELAY": 60.0,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
+        "DOWNLOAD_SLOTS": slots,
     }
 
 
