@@ -8,14 +8,22 @@ and the webhook Idempotency-Key, so the only possible duplicate (a crash after t
 accepted a message but before ``mark_sent`` committed) carries the same id and can be
 deduplicated by the receiver.
 
-Outbox states: ``pending`` (never tried), ``retrying`` (attempt N failed, next try at T),
-``sent``, ``failed`` (permanent error, too many attempts, or too old).
+Outbox states:
+
+- ``pending``: not tried yet (rows start here; ``classified`` = 0 until the rule's and
+  channel's policy has been applied, see :mod:`alerts.policy`);
+- ``retrying``: attempt N failed, next try at ``next_attempt``;
+- ``digest``: waits to go out in a digest at ``digest_due`` (``hold`` says why: the
+  rule's digest schedule, the channel's quiet hours or its hourly limit);
+- ``bundled``: part of the digest message ``notice_id`` (see :mod:`alerts.notices`),
+  which is being delivered;
+- ``sent``; ``failed`` (permanent error, too many attempts, or too old); ``muted``
+  (the rule or channel was muted: recorded, never sent).
 """
 
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,15 +31,63 @@ from typing import Any
 
 import sqlite_utils
 
+from alerts import health, mutes, notices
+from alerts.retry import (
+    FIRST_RETRY_SECONDS,
+    MAX_RETRY_SECONDS,
+    RetryPolicy,
+    judge_failure,
+    retry_delay,
+)
 from crawler.store import from_iso, to_iso, utcnow, write_transaction
 
 PENDING, RETRYING, SENT, FAILED = "pending", "retrying", "sent", "failed"
-FIRST_RETRY_SECONDS = 15.0
-MAX_RETRY_SECONDS = 3600.0
+DIGEST, BUNDLED, MUTED = "digest", "bundled", "muted"
+STATES = (PENDING, RETRYING, DIGEST, BUNDLED, SENT, FAILED, MUTED)
+
+__all__ = [
+    "FIRST_RETRY_SECONDS",
+    "MAX_RETRY_SECONDS",
+    "Delivery",
+    "HitRecord",
+    "delivery_key",
+    "due_deliveries",
+    "ensure_schema",
+    "hold",
+    "mark_failed_attempt",
+    "mark_sent",
+    "next_due_time",
+    "outbox_counts",
+    "postpone",
+    "record_match",
+    "retry_delay",
+]
+
+OUTBOX_COLUMNS: dict[str, Any] = {
+    "id": int,
+    "key": str,
+    "match_id": int,
+    "rule": str,
+    "article_id": int,
+    "channel": str,
+    "state": str,
+    "attempts": int,
+    "next_attempt": str,
+    "last_error": str,
+    "created": str,
+    "sent_at": str,
+    "classified": int,
+    "hold": str,
+    "digest_due": str,
+    "notice_id": int,
+    "requeued": str,
+}
+# Columns added after the first release; older databases get them on open.
+_LATER_COLUMNS = ("classified", "hold", "digest_due", "notice_id", "requeued")
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the ``matches`` and ``outbox`` tables if missing."""
+    """Create the alert tables (matches, outbox, notices, mutes, source health) if missing."""
     db["matches"].create(
         {"id": int, "rule": str, "article_id": int, "matched_at": str, "hits": str},
         pk="id",
@@ -39,30 +95,30 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         foreign_keys=[("article_id", "articles", "id")],
         if_not_exists=True,
     )
-    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS matches_rule_article ON matches(rule, article_id)")
+    db.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS matches_rule_article ON matches(rule, article_id)"
+    )
     db["outbox"].create(
-        {
-            "id": int,
-            "key": str,
-            "match_id": int,
-            "rule": str,
-            "article_id": int,
-            "channel": str,
-            "state": str,
-            "attempts": int,
-            "next_attempt": str,
-            "last_error": str,
-            "created": str,
-            "sent_at": str,
-        },
+        OUTBOX_COLUMNS,
         pk="id",
         not_null={"key", "rule", "article_id", "channel", "state"},
-        defaults={"attempts": 0},
+        defaults={"attempts": 0, "classified": 0},
         foreign_keys=[("match_id", "matches", "id")],
         if_not_exists=True,
     )
+    present = db["outbox"].columns_dict
+    for column in _LATER_COLUMNS:
+        if column not in present:
+            default = 0 if column == "classified" else None
+            db["outbox"].add_column(column, OUTBOX_COLUMNS[column], not_null_default=default)
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS outbox_key ON outbox(key)")
     db.execute("CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_attempt)")
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_sent ON outbox(channel, sent_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_notice ON outbox(notice_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_unclassified ON outbox(id) WHERE classified = 0")
+    notices.ensure_schema(db)
+    mutes.ensure_schema(db)
+    health.ensure_schema(db)
 
 
 def delivery_key(rule: str, article_id: int, channel: str) -> str:
@@ -98,15 +154,13 @@ def record_match(
     )
     match_id = next(
         iter(
-            db.query(
-                "SELECT id FROM matches WHERE rule = ? AND article_id = ?", [rule, article_id]
-            )
+            db.query("SELECT id FROM matches WHERE rule = ? AND article_id = ?", [rule, article_id])
         )
     )["id"]
     for channel in channels:
         db.execute(
             "INSERT OR IGNORE INTO outbox (key, match_id, rule, article_id, channel, state, "
-            "attempts, next_attempt, created) VALUES (?,?,?,?,?,?,0,?,?)",
+            "attempts, next_attempt, created, classified) VALUES (?,?,?,?,?,?,0,?,?,0)",
             [
                 delivery_key(rule, article_id, channel),
                 match_id,
@@ -140,6 +194,15 @@ class Delivery:
     attempts: int
     created: datetime
     hits: list[HitRecord]
+    requeued: datetime | None = None
+
+    @property
+    def since(self) -> datetime:
+        """When the delivery was queued, or queued again by hand: its age counts from here."""
+        return self.requeued or self.created
+
+
+_DELIVERY_SQL = "SELECT o.*, m.hits FROM outbox o JOIN matches m ON m.id = o.match_id "
 
 
 def due_deliveries(
@@ -148,14 +211,20 @@ def due_deliveries(
     """Pending and retrying deliveries whose time has come, oldest first."""
     now = now or utcnow()
     rows = db.query(
-        "SELECT o.*, m.hits FROM outbox o JOIN matches m ON m.id = o.match_id "
-        "WHERE o.state IN (?, ?) AND o.next_attempt <= ? ORDER BY o.id LIMIT ?",
+        _DELIVERY_SQL + "WHERE o.state IN (?, ?) AND o.next_attempt <= ? ORDER BY o.id LIMIT ?",
         [PENDING, RETRYING, to_iso(now), limit],
     )
-    return [_delivery(row) for row in rows]
+    return [delivery_from_row(row) for row in rows]
 
 
-def _delivery(row: dict[str, Any]) -> Delivery:
+def bundled_deliveries(db: sqlite_utils.Database, notice_id: int) -> list[Delivery]:
+    """The deliveries that travel in the digest message ``notice_id``."""
+    rows = db.query(_DELIVERY_SQL + "WHERE o.notice_id = ? ORDER BY o.id", [notice_id])
+    return [delivery_from_row(row) for row in rows]
+
+
+def delivery_from_row(row: dict[str, Any]) -> Delivery:
+    """A :class:`Delivery` from an outbox row joined with its match's ``hits``."""
     created = from_iso(row["created"])
     assert created is not None
     return Delivery(
@@ -167,20 +236,27 @@ def _delivery(row: dict[str, Any]) -> Delivery:
         attempts=row["attempts"] or 0,
         created=created,
         hits=load_hits(row["hits"]),
+        requeued=from_iso(row.get("requeued")),
     )
 
 
 def next_due_time(db: sqlite_utils.Database, channels: Iterable[str]) -> datetime | None:
-    """When the earliest unsent delivery through one of ``channels`` becomes due, if any."""
+    """When the next message through one of ``channels`` falls due: a delivery, a digest
+    or an operations alert. ``None`` when nothing waits."""
     names = list(channels)
     if not names:
         return None
     marks = ",".join("?" * len(names))
     sql = (
-        "SELECT min(next_attempt) AS t FROM outbox "
-        f"WHERE state IN (?, ?) AND channel IN ({marks})"
+        "SELECT min(t) AS t FROM ("
+        f"SELECT min(next_attempt) AS t FROM outbox WHERE state IN (?, ?) AND channel IN ({marks}) "
+        "UNION ALL SELECT min(digest_due) FROM outbox "
+        f"WHERE state = ? AND notice_id IS NULL AND channel IN ({marks}) "
+        f"UNION ALL SELECT min(next_attempt) FROM notices WHERE state IN (?, ?) "
+        f"AND channel IN ({marks}))"
     )
-    row = next(iter(db.query(sql, [PENDING, RETRYING, *names])))
+    params = [PENDING, RETRYING, *names, DIGEST, *names, PENDING, RETRYING, *names]
+    row = next(iter(db.query(sql, params)))
     return from_iso(row["t"])
 
 
@@ -192,19 +268,6 @@ def mark_sent(db: sqlite_utils.Database, delivery_id: int, when: datetime | None
             {"state": SENT, "sent_at": to_iso(when or utcnow()), "last_error": None},
         )
         db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [delivery_id])
-
-
-def retry_delay(attempt: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with jitter: ~15 s, 30 s, 1 min ... capped at one hour.
-
-    ``attempt`` is the number of failed attempts so far (1 after the first failure). A
-    server's Retry-After is honoured when it asks for longer.
-    """
-    base = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** max(0, attempt - 1))
-    delay = min(MAX_RETRY_SECONDS, base * random.uniform(0.8, 1.2))
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, 6 * MAX_RETRY_SECONDS))
-    return delay
 
 
 def mark_failed_attempt(
@@ -219,39 +282,59 @@ def mark_failed_attempt(
     now: datetime | None = None,
 ) -> tuple[str, datetime | None]:
     """Record a failed attempt; returns the new state and, when retrying, the next try."""
-    now = now or utcnow()
-    attempts = delivery.attempts + 1
-    too_old = now - delivery.created > max_age
-    give_up = permanent or attempts >= max_attempts or too_old
-    state = FAILED if give_up else RETRYING
-    if too_old and not permanent:
-        error = f"{error} (gave up: undelivered for longer than {max_age})"
-    elif attempts >= max_attempts and not permanent:
-        error = f"{error} (gave up after {attempts} attempts)"
-    next_attempt = None if give_up else now + timedelta(seconds=retry_delay(attempts, retry_after))
+    failure = judge_failure(
+        attempts_before=delivery.attempts,
+        since=delivery.since,
+        error=error,
+        permanent=permanent,
+        retry_after=retry_after,
+        policy=RetryPolicy(max_attempts, max_age),
+        now=now or utcnow(),
+    )
     with write_transaction(db):
         db["outbox"].update(
             delivery.id,
             {
-                "state": state,
-                "attempts": attempts,
-                "last_error": error,
-                "next_attempt": to_iso(next_attempt),
+                "state": failure.state,
+                "attempts": failure.attempts,
+                "last_error": failure.error,
+                "next_attempt": to_iso(failure.next_attempt),
             },
         )
-    return state, next_attempt
+    return failure.state, failure.next_attempt
 
 
 def postpone(db: sqlite_utils.Database, ids: Iterable[int], until: datetime) -> None:
-    """Hold deliveries that were not tried because their channel is down."""
+    """Hold deliveries that were not tried because their channel is down or quiet."""
     with write_transaction(db):
         for delivery_id in ids:
             db["outbox"].update(delivery_id, {"next_attempt": to_iso(until)})
 
 
+def hold(db: sqlite_utils.Database, ids: Iterable[int], reason: str, due: datetime) -> None:
+    """Move deliveries to the ``digest`` state: they go out together at ``due``.
+
+    ``reason`` is ``digest`` (the rule's schedule), ``quiet`` (the channel's quiet hours)
+    or ``overflow`` (the channel's hourly limit).
+    """
+    with write_transaction(db):
+        for delivery_id in ids:
+            db["outbox"].update(
+                delivery_id,
+                {"state": DIGEST, "hold": reason, "digest_due": to_iso(due), "classified": 1},
+            )
+
+
+def mark_muted(db: sqlite_utils.Database, ids: Iterable[int], note: str) -> None:
+    """Record deliveries as muted: kept for the record, never sent."""
+    with write_transaction(db):
+        for delivery_id in ids:
+            db["outbox"].update(delivery_id, {"state": MUTED, "last_error": note, "classified": 1})
+
+
 def outbox_counts(db: sqlite_utils.Database) -> dict[str, int]:
     """Number of outbox rows in each state."""
-    counts = {PENDING: 0, RETRYING: 0, SENT: 0, FAILED: 0}
+    counts = dict.fromkeys(STATES, 0)
     for row in db.query("SELECT state, count(*) AS n FROM outbox GROUP BY state"):
         counts[row["state"]] = row["n"]
     return counts

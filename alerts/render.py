@@ -7,11 +7,7 @@ http(s) links become clickable.
 
 from __future__ import annotations
 
-import base64
-import email.policy
-import email.utils
 import functools
-import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -26,10 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jinja2
 
 from alerts.channels.base import Alert
+
+# MAIL_POLICY, MESSAGE_ID_DOMAIN and message_id are re-exported for existing callers.
+from alerts.mime import MAIL_POLICY, MESSAGE_ID_DOMAIN, compose_email, message_id  # noqa: F401
 from crawler.errors import NewswatchError
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
-MESSAGE_ID_DOMAIN = "newswatch.invalid"
 WEBHOOK_VERSION = 1
 
 SUBJECT_TITLE_LIMIT = 120
@@ -37,49 +35,12 @@ BODY_TITLE_LIMIT = 500
 SUMMARY_LIMIT = 400
 SNIPPET_LIMIT = 10
 
-
-class _MailPolicy(email.policy.EmailPolicy):
-    """SMTP policy that encodes non-ASCII subjects itself.
-
-    The standard folder can drop or double a space where it splits text into RFC 2047
-    encoded words, changing titles such as Urdu headlines. Here the whole value goes into
-    encoded words, cut only between characters, so decoding restores it exactly. Titles
-    that merely look like encoded words are encoded too, so readers show them literally.
-    """
-
-    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
-        # The standard store step decodes "=?...?=" found in the text; keep subjects verbatim.
-        if name.lower() == "subject" and isinstance(value, str):
-            if "\r" in value or "\n" in value:
-                raise ValueError("Header values may not contain linefeed or carriage return")
-            return name, value
-        return super().header_store_parse(name, value)
-
-    def fold(self, name: str, value: Any) -> str:
-        if self._encode_whole(name, str(value)):
-            return _encoded_words(name, str(value), self.linesep, self.max_line_length or 78)
-        return super().fold(name, value)
-
-    def fold_binary(self, name: str, value: Any) -> bytes:
-        if self._encode_whole(name, str(value)):
-            return self.fold(name, value).encode("ascii")
-        return super().fold_binary(name, value)
-
-    def _encode_whole(self, name: str, text: str) -> bool:
-        # A literal "=?...?=" in a title would be decoded by the reader into other text.
-        return name.lower() == "subject" and not self.utf8 and (not text.isascii() or "=?" in text)
-
-
-# 7bit makes bodies quoted-printable/base64 so any SMTP server accepts them, 8BITMIME or not.
-MAIL_POLICY = _MailPolicy(linesep="\r\n", cte_type="7bit")
-
 # C0/C1 controls and Unicode line/paragraph separators become spaces; bidi embeddings,
 # overrides and isolates are dropped, since an unbalanced one can visually reorder the
 # rest of a subject line. Marks that scripts need (ZWJ, ZWNJ, ZWSP, LRM/RLM) are kept.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 _SPACES = re.compile(r"\s+")
-_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/?^_`{|}~.-]")
 
 
 class RenderError(NewswatchError):
@@ -118,40 +79,38 @@ def render_message(
     Templates in ``template_dir`` override the packaged ones of the same name.
     Raises ValueError for an unknown timezone and RenderError for a broken template.
     """
-    context = _context(alert, load_zone(timezone))
-    env = _environment(template_dir)
-    subject = clean_line(_render(env, "subject.txt.j2", context))
+    context = alert_context(alert, load_zone(timezone))
+    env = environment(template_dir)
+    subject = clean_line(render_template(env, "subject.txt.j2", context))
     return RenderedMessage(
         subject=subject,
-        text=_render(env, "body.txt.j2", context),
-        html=_render(env, "body.html.j2", {**context, "subject": subject}),
+        text=render_template(env, "body.txt.j2", context),
+        html=render_template(env, "body.html.j2", {**context, "subject": subject}),
     )
 
 
 def build_email(
-    alert: Alert, *, sender: str, to: Sequence[str], timezone: str = "UTC"
+    alert: Alert,
+    *,
+    sender: str,
+    to: Sequence[str],
+    timezone: str = "UTC",
+    template_dir: Path | None = None,
 ) -> EmailMessage:
     """Build a multipart/alternative (text + HTML) message with a Message-ID stable per key.
 
     ``to`` may be empty (an mbox copy needs no recipient); then no To header is set.
     """
-    rendered = render_message(alert, timezone=timezone)
-    msg = EmailMessage(policy=MAIL_POLICY)
-    # Header values go through the policy's header classes, which refuse CR/LF and
-    # encode non-ASCII as RFC 2047 words folded at 78 columns.
-    msg["Subject"] = rendered.subject
-    msg["From"] = sender
-    if to:
-        msg["To"] = ", ".join(to)
-    msg["Date"] = email.utils.format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = message_id(alert.key)
-    msg["X-Newswatch-Key"] = alert.key
-    msg["X-Newswatch-Rule"] = clean_line(alert.rule)
-    # RFC 3834: tells auto-responders (vacation replies) not to answer.
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(rendered.text, subtype="plain", charset="utf-8")
-    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
-    return msg
+    rendered = render_message(alert, timezone=timezone, template_dir=template_dir)
+    return compose_email(
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        key=alert.key,
+        sender=sender,
+        to=to,
+        headers={"X-Newswatch-Rule": clean_line(alert.rule)},
+    )
 
 
 def webhook_payload(alert: Alert, *, timezone: str = "UTC") -> dict[str, Any]:
@@ -167,8 +126,8 @@ def webhook_payload(alert: Alert, *, timezone: str = "UTC") -> dict[str, Any]:
             "url": article.url,
             "title": clean_line(article.title),
             "source": article.source,
-            "published": _iso_time(article.published, zone),
-            "fetched": _iso_time(article.fetched, zone),
+            "published": iso_time(article.published, zone),
+            "fetched": iso_time(article.fetched, zone),
             "summary": article.summary,
             "guid": article.guid,
         },
@@ -178,33 +137,6 @@ def webhook_payload(alert: Alert, *, timezone: str = "UTC") -> dict[str, Any]:
         ],
         "also_reported_by": list(alert.also_reported_by),
     }
-
-
-def message_id(key: str) -> str:
-    """``<key@newswatch.invalid>``, escaping what a msg-id forbids; hashed when too long."""
-    local = "".join(c if _ATEXT.fullmatch(c) and c != "=" else f"={ord(c):02X}" for c in key)
-    # Dots may only separate atoms: "a.b" stays readable, ".a", "a." and "a..b" do not.
-    if local.startswith(".") or local.endswith(".") or ".." in local:
-        local = local.replace(".", "=2E")
-    if len(local) > 128:
-        local = hashlib.sha256(key.encode()).hexdigest()
-    return f"<{local}@{MESSAGE_ID_DOMAIN}>"
-
-
-def _encoded_words(name: str, text: str, linesep: str, width: int) -> str:
-    """``Name: =?utf-8?b?...?=`` folded over lines of at most ``width`` characters."""
-    words: list[str] = []
-    budget = width - len(name) - 2  # first line: "Name: " + word
-    chunk = b""
-    for char in text:
-        data = char.encode("utf-8")
-        # An encoded word costs 12 characters plus 4 per started group of 3 bytes.
-        if chunk and 12 + 4 * -(-(len(chunk) + len(data)) // 3) > budget:
-            words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode()}?=")
-            chunk, budget = b"", width - 1  # later lines: " " + word
-        chunk += data
-    words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode()}?=")
-    return f"{name}: " + f"{linesep} ".join(words) + linesep
 
 
 def load_zone(name: str) -> ZoneInfo:
@@ -297,7 +229,7 @@ def _tidy_segments(raw: Iterable[Segment]) -> tuple[Segment, ...]:
     return tuple(out)
 
 
-def _context(alert: Alert, zone: ZoneInfo) -> dict[str, Any]:
+def alert_context(alert: Alert, zone: ZoneInfo) -> dict[str, Any]:
     """Everything the templates may use; the keys are documented in docs/alerts.md."""
     article = alert.article
     title = clean_line(article.title) or "(untitled)"
@@ -312,8 +244,8 @@ def _context(alert: Alert, zone: ZoneInfo) -> dict[str, Any]:
         "source": clean_line(article.source),
         "url": article.url,
         "link": article.url if urlsplit(article.url).scheme in ("http", "https") else None,
-        "published": _display_time(article.published, zone),
-        "first_seen": _display_time(article.fetched, zone),
+        "published": display_time(article.published, zone),
+        "first_seen": display_time(article.fetched, zone),
         "language": clean_line(article.language or ""),
         "snippets": snippets,
         "summary": summary,
@@ -322,8 +254,11 @@ def _context(alert: Alert, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def _display_time(moment: datetime | None, zone: ZoneInfo) -> str | None:
-    """``2024-05-03 14:05 UTC+07:00 (Asia/Phnom_Penh)``, or ``... UTC`` for UTC."""
+def display_time(moment: datetime | None, zone: ZoneInfo) -> str | None:
+    """A time shown in ``zone``: ``2024-05-03 14:05 UTC+07:00 (Asia/Phnom_Penh)``.
+
+    In UTC it is just ``2024-05-03 07:05 UTC``.
+    """
     if moment is None:
         return None
     local = _aware(moment).astimezone(zone)
@@ -335,7 +270,8 @@ def _display_time(moment: datetime | None, zone: ZoneInfo) -> str | None:
     return stamp if zone.key == "UTC" else f"{stamp} ({zone.key})"
 
 
-def _iso_time(moment: datetime | None, zone: ZoneInfo) -> str | None:
+def iso_time(moment: datetime | None, zone: ZoneInfo) -> str | None:
+    """ISO 8601 with the offset of ``zone``; None stays None."""
     return None if moment is None else _aware(moment).astimezone(zone).isoformat()
 
 
@@ -345,7 +281,8 @@ def _aware(moment: datetime) -> datetime:
 
 
 @functools.lru_cache(maxsize=8)
-def _environment(template_dir: Path | None) -> jinja2.Environment:
+def environment(template_dir: Path | None) -> jinja2.Environment:
+    """Packaged templates, each replaced by a file of the same name in ``template_dir``."""
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(PACKAGE_TEMPLATES)]
     if template_dir is not None:
         loaders.insert(0, jinja2.FileSystemLoader(template_dir))
@@ -359,7 +296,8 @@ def _environment(template_dir: Path | None) -> jinja2.Environment:
     )
 
 
-def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+def render_template(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    """Render one template; any template problem becomes a RenderError naming the file."""
     hint = "check the templates in the configured template directory"
     try:
         return env.get_template(name).render(context)
@@ -373,3 +311,17 @@ def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
         ) from exc
     except jinja2.TemplateError as exc:
         raise RenderError(f"template {name}: {exc}", hint=hint) from exc
+
+
+def check_templates(template_dir: Path) -> list[str]:
+    """Syntax problems in the user's templates (``*.j2`` in ``template_dir``), one per file."""
+    env = environment(template_dir)
+    problems = []
+    for path in sorted(template_dir.glob("*.j2")):
+        try:
+            env.parse(path.read_text(encoding="utf-8"), path.name, str(path))
+        except jinja2.TemplateSyntaxError as exc:
+            problems.append(f"template {path.name}, line {exc.lineno}: {exc.message}")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"template {path.name} cannot be read: {exc}")
+    return problems

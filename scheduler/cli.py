@@ -151,7 +151,9 @@ def check(config_path: Path) -> None:
         click.echo(f"warning: {warning}", err=True)
     click.echo(summary)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
-from scheduler import cli_ops  # noqa: E402,F401
+from scheduler import (
+    cli_alerts,  # noqa: E402,F401
+    cli_ops,  # noqa: E402,F401
+    cli_rules,  # noqa: E402,F401
+    cli_stories,  # noqa: E402,F401
+)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from alerts.delivery import deliver_due
+from alerts.health import check_sources
 from alerts.lint import lint_rule
 from alerts.outbox import outbox_counts
+from crawler.store import utcnow
 from scheduler.config import Config
 from scheduler.lock import InstanceLock
 from scheduler.polling import poll_sources
@@ -36,7 +38,8 @@ def run_once(config: Config) -> tuple[list[str], bool]:
         runtime = build_runtime(config)
         try:
             summaries = await poll_sources(runtime, list(runtime.sources.values()))
-            outcome = await deliver_due(runtime.db, runtime.channels, runtime.retry_policy)
+            check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
+            outcome = await deliver_due(runtime.db, runtime.channels, runtime.alert_policy)
             counts = outbox_counts(runtime.db)
         finally:
             await runtime.aclose()

@@ -61,6 +61,9 @@ _TYPE_HINTS = {
     "feed": 'feeds use type = "rss"',
     "smtp": 'use type = "email"',
     "mail": 'use type = "email"',
+    "slack": 'use type = "webhook" with format = "slack"',
+    "discord": 'use type = "webhook" with format = "discord"',
+    "teams": 'use type = "webhook" with format = "teams"',
 }
 
 M = TypeVar("M", bound=BaseModel)

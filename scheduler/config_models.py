@@ -9,20 +9,30 @@ and reports every problem at once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from alerts.schedule import CRON_EXAMPLE, QuietHours, parse_mute_until
 from crawler.models import Source
 from scheduler.config_types import (
     Crontab,
-    ListenAddress,
     Duration,
     EmailAddress,
     HttpUrl,
     LanguageCode,
+    ListenAddress,
     Name,
     Query,
     Regex,
@@ -37,6 +47,26 @@ DEFAULT_USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
 DEFAULT_SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+def _quiet_hours(value: str) -> str:
+    try:
+        QuietHours.parse(value)
+    except ValueError as exc:
+        raise invalid(str(exc), "times are in [service] timezone, 24-hour clock") from None
+    return value
+
+
+def _mute_until(value: Any) -> date | datetime:
+    try:
+        return parse_mute_until(value)
+    except ValueError as exc:
+        hint = "without a time, the mute ends at midnight starting that day"
+        raise invalid(str(exc), hint) from None
+
+
+QuietHoursText = Annotated[str, AfterValidator(_quiet_hours)]
+MuteUntil = Annotated[date | datetime, BeforeValidator(_mute_until)]
 
 
 class ServiceSettings(BaseModel):
@@ -59,11 +89,28 @@ class ServiceSettings(BaseModel):
     ops_channels: tuple[str, ...] = ()
     keep: Duration | None = None
     health: ListenAddress | None = None
+    failure_alert_after: int = Field(default=5, ge=1)
+    templates: Path = Field(default=Path("templates"), validate_default=True)
 
     @field_validator("database")
     @classmethod
     def _absolute_database(cls, value: Path, info: ValidationInfo) -> Path:
         return resolve_path(value, info)
+
+    @field_validator("templates")
+    @classmethod
+    def _usable_templates(cls, value: Path, info: ValidationInfo) -> Path:
+        from alerts.render import check_templates
+
+        folder = resolve_path(value, info)
+        if folder.exists() and not folder.is_dir():
+            raise invalid(f"{folder} is not a folder", "point it at a folder of *.j2 templates")
+        problems = check_templates(folder) if folder.is_dir() else []
+        if problems:
+            raise invalid(
+                "; ".join(problems), "fix the template, or remove it to use the packaged one"
+            )
+        return folder
 
 
 class _SourceBase(BaseModel):
@@ -80,6 +127,7 @@ class _SourceBase(BaseModel):
     delay: Duration | None = None
     max_articles: int | None = Field(default=None, gt=0)
     enabled: bool = True
+    stale_after: Duration | None = None
 
     def to_source(self) -> Source:
         """The record the fetcher works from."""
@@ -161,9 +209,35 @@ class RuleSettings(BaseModel):
     sources: tuple[str, ...] = ()
     min_hits: int = Field(default=1, ge=1)
     enabled: bool = True
+    mode: Literal["immediate", "digest"] = "immediate"
+    digest: Crontab | None = None
+    send_empty: bool = False
+    mute_until: MuteUntil | None = None
+
+    @model_validator(mode="after")
+    def _digest_needs_schedule(self) -> RuleSettings:
+        if self.mode == "digest" and self.digest is None:
+            raise invalid(
+                'required when mode = "digest"', f"a cron line, e.g. {CRON_EXAMPLE}", key="digest"
+            )
+        if self.mode == "immediate" and self.digest is not None:
+            raise invalid(
+                'only used when mode = "digest"', 'add mode = "digest" or remove it', key="digest"
+            )
+        return self
 
 
-class EmailChannelSettings(BaseModel):
+class _ChannelLimits(BaseModel):
+    """Keys every channel type shares: how often and when it may send."""
+
+    model_config = _FROZEN
+
+    max_per_hour: int | None = Field(default=None, ge=1)
+    quiet_hours: QuietHoursText | None = None
+    mute_until: MuteUntil | None = None
+
+
+class EmailChannelSettings(_ChannelLimits):
     """Alerts sent by SMTP. ``from`` in TOML is ``sender`` in Python."""
 
     model_config = ConfigDict(
@@ -209,21 +283,21 @@ class EmailChannelSettings(BaseModel):
         return self
 
 
-class WebhookChannelSettings(BaseModel):
+class WebhookChannelSettings(_ChannelLimits):
     """Alerts POSTed as JSON to a URL, optionally signed with ``secret``."""
 
     model_config = _FROZEN
 
     type: Literal["webhook"] = "webhook"
     url: HttpUrl
-    format: Literal["json"] = "json"
+    format: Literal["json", "slack", "discord", "teams"] = "json"
     # Headers often carry tokens, so they stay out of repr() like the secret.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     secret: str | None = Field(default=None, repr=False)
     timeout: Duration = timedelta(seconds=30)
 
 
-class MboxChannelSettings(BaseModel):
+class MboxChannelSettings(_ChannelLimits):
     """Alerts appended to a local mbox file (an archive, or for testing rules)."""
 
     model_config = _FROZEN
@@ -237,14 +311,51 @@ class MboxChannelSettings(BaseModel):
         return resolve_path(value, info)
 
 
+class AppriseChannelSettings(_ChannelLimits):
+    """Alerts sent through Apprise URLs (needs the optional ``apprise`` package)."""
+
+    model_config = _FROZEN
+
+    type: Literal["apprise"] = "apprise"
+    # Apprise URLs usually hold tokens, so they stay out of repr() and messages.
+    urls: tuple[str, ...] = Field(min_length=1, repr=False)
+    timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _apprise_installed(cls, value: Any) -> Any:
+        from alerts.channels.apprise import INSTALL_HINT, load_apprise
+
+        try:
+            load_apprise()
+        except ModuleNotFoundError:
+            raise invalid("the apprise package is not installed", INSTALL_HINT) from None
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _apprise_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from alerts.channels.apprise import check_url
+
+        for index, url in enumerate(value):
+            problem = check_url(url)
+            if problem is not None:
+                raise invalid(
+                    f"urls[{index}]: {problem}",
+                    "see https://github.com/caronc/apprise/wiki for each service's URL",
+                )
+        return value
+
+
 ChannelSettings = Annotated[
-    EmailChannelSettings | WebhookChannelSettings | MboxChannelSettings,
+    EmailChannelSettings | WebhookChannelSettings | MboxChannelSettings | AppriseChannelSettings,
     Field(discriminator="type"),
 ]
 CHANNEL_TYPES: dict[str, type[BaseModel]] = {
     "email": EmailChannelSettings,
     "webhook": WebhookChannelSettings,
     "mbox": MboxChannelSettings,
+    "apprise": AppriseChannelSettings,
 }
 
 

@@ -136,15 +136,13 @@ def _timezone(value: str) -> str:
 
 
 def _crontab(value: str) -> str:
-    from apscheduler.triggers.cron import CronTrigger
+    from alerts.schedule import CRON_EXAMPLE, parse_cron
 
     try:
-        CronTrigger.from_crontab(value)
+        parse_cron(value)
     except ValueError as exc:
-        raise invalid(
-            f"invalid cron expression {value!r}: {exc}",
-            "five fields: minute hour day-of-month month day-of-week, e.g. '*/10 6-22 * * *'",
-        ) from exc
+        hint = f"five fields: minute hour day month weekday, e.g. {CRON_EXAMPLE}"
+        raise invalid(str(exc), hint) from None
     return value
 
 

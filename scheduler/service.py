@@ -22,12 +22,13 @@ from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts.delivery import deliver_due
+from alerts.health import check_sources
 from alerts.outbox import next_due_time
 from alerts.routing import match_pending
+from alerts.schedule import parse_cron
 from crawler.models import Source
 from crawler.store import load_source_state, sync_sources, utcnow
 from scheduler.config import ConfigError, load_config
@@ -96,9 +97,31 @@ class Service:
                 **({} if cron else {"next_run_time": first}),
             )
 
+    def schedule_digests(self) -> None:
+        """(Re)create one cron job per digest rule; it starts a delivery round on time."""
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("digest:"):
+                job.remove()
+        for name, rule in self.runtime.alert_policy.rules.items():
+            if rule.digest is not None:
+                self.scheduler.add_job(
+                    self.wake_delivery,
+                    rule.digest,
+                    id=f"digest:{name}",
+                    name=f"digest {name}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=None,
+                    replace_existing=True,
+                )
+
+    async def wake_delivery(self) -> None:
+        """Start a delivery round now: a digest's time has come."""
+        self._delivery_wake.set()
+
     def _trigger(self, name: str, cron: str | None) -> BaseTrigger:
         if cron:
-            return CronTrigger.from_crontab(cron, timezone=self.runtime.config.service.timezone)
+            return parse_cron(cron, self.runtime.config.service.timezone)
         seconds = self.runtime.interval_of(name).total_seconds()
         return IntervalTrigger(seconds=seconds, jitter=seconds * JITTER, timezone=UTC)
 
@@ -133,6 +156,7 @@ class Service:
         sync_sources(self.runtime.db, sources)
         self.runtime = build_runtime(config, db=self.runtime.db)
         self.schedule_sources()
+        self.schedule_digests()
         self._delivery_wake.set()
         logger.info(
             "config reloaded: %d sources, %d rules, %d channels",
@@ -186,6 +210,8 @@ class Service:
         self._inflight |= names
         try:
             await poll_sources(self.runtime, sources)
+            runtime = self.runtime
+            check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
             self.polls_completed += len(sources)
             self.last_poll_at = utcnow()
             self._delivery_wake.set()
@@ -197,7 +223,7 @@ class Service:
     async def _delivery_loop(self) -> None:
         while True:
             try:
-                await deliver_due(self.runtime.db, self.runtime.channels, self.runtime.retry_policy)
+                await deliver_due(self.runtime.db, self.runtime.channels, self.runtime.alert_policy)
             except Exception:
                 logger.exception("delivery round failed unexpectedly")
             with contextlib.suppress(TimeoutError):
@@ -223,6 +249,7 @@ class Service:
         match_pending(self.runtime.db, self.runtime.matcher, self.runtime.routes)
         self.scheduler.start()
         self.schedule_sources()
+        self.schedule_digests()
         logger.info(
             "watching %d sources with %d rules",
             len(self.runtime.sources),

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
 from alerts import outbox
+from alerts.channels.apprise import AppriseChannel
 from alerts.channels.base import Channel
 from alerts.channels.mail import MailChannel
 from alerts.channels.mbox import MboxChannel
 from alerts.channels.webhook import WebhookChannel
 from alerts.delivery import RetryPolicy
+from alerts.health import HealthPolicy
 from alerts.matcher import Matcher
+from alerts.policy import ChannelPolicy, Policy, RulePolicy
 from alerts.rules import Rule
+from alerts.schedule import QuietHours, mute_deadline, parse_cron
 from crawler.fetch import CrawlManager, FetchSettings
 from crawler.models import Source
-from crawler.stories import StoryIndex
 from crawler.store import open_database, sync_sources
+from crawler.stories import StoryIndex
 from scheduler.config import Config
 
 
@@ -50,6 +57,16 @@ class Runtime:
     def retry_policy(self) -> RetryPolicy:
         service = self.config.service
         return RetryPolicy(service.retry_max_attempts, service.retry_max_age)
+
+    @functools.cached_property
+    def alert_policy(self) -> Policy:
+        """Retries, digests, quiet hours, hourly limits and mutes, for deliver_due."""
+        return build_policy(self.config)
+
+    @functools.cached_property
+    def health_policy(self) -> HealthPolicy:
+        """When sources count as broken and where operations alerts go."""
+        return build_health_policy(self.config)
 
     async def aclose(self) -> None:
         """Stop crawls, close channels and the database."""
@@ -94,9 +111,16 @@ def _secret(value: Any) -> str | None:
     return reveal() if reveal else str(value)
 
 
+def template_dir(config: Config) -> Path | None:
+    """The user's template folder, when it exists."""
+    folder = config.service.templates
+    return folder if folder.is_dir() else None
+
+
 def build_channel(name: str, settings: Any, config: Config) -> Channel:
     """One channel object from its settings."""
     timezone = config.service.timezone
+    templates = template_dir(config)
     kind = settings.type
     if kind == "email":
         return MailChannel(
@@ -110,6 +134,7 @@ def build_channel(name: str, settings: Any, config: Config) -> Channel:
             to=tuple(settings.to),
             timeout=settings.timeout.total_seconds(),
             timezone=timezone,
+            template_dir=templates,
         )
     if kind == "webhook":
         return WebhookChannel(
@@ -120,9 +145,18 @@ def build_channel(name: str, settings: Any, config: Config) -> Channel:
             secret=_secret(settings.secret),
             timeout=settings.timeout.total_seconds(),
             user_agent=config.service.user_agent,
+            timezone=timezone,
         )
     if kind == "mbox":
-        return MboxChannel(name, path=settings.path, timezone=timezone)
+        return MboxChannel(name, path=settings.path, timezone=timezone, template_dir=templates)
+    if kind == "apprise":
+        return AppriseChannel(
+            name,
+            urls=tuple(settings.urls),
+            timeout=settings.timeout.total_seconds(),
+            timezone=timezone,
+            template_dir=templates,
+        )
     raise ValueError(f"unknown channel type {kind!r}")  # config validation prevents this
 
 
@@ -163,3 +197,41 @@ def build_runtime(config: Config, db: sqlite_utils.Database | None = None) -> Ru
 def routes_of(config: Config) -> dict[str, tuple[str, ...]]:
     """Rule name to channel names."""
     return {name: tuple(r.channels) for name, r in config.rules.items() if r.enabled}
+
+
+def build_policy(config: Config) -> Policy:
+    """What happens to matches before they are sent, from rules' and channels' settings."""
+    service = config.service
+    zone = ZoneInfo(service.timezone)
+    rules = {
+        name: RulePolicy(
+            channels=tuple(rule.channels),
+            digest=parse_cron(rule.digest, zone) if rule.mode == "digest" and rule.digest else None,
+            send_empty=rule.send_empty,
+            mute_until=mute_deadline(rule.mute_until, zone),
+        )
+        for name, rule in config.rules.items()
+        if rule.enabled
+    }
+    channels = {
+        name: ChannelPolicy(
+            max_per_hour=channel.max_per_hour,
+            quiet_hours=QuietHours.parse(channel.quiet_hours) if channel.quiet_hours else None,
+            mute_until=mute_deadline(channel.mute_until, zone),
+        )
+        for name, channel in config.channels.items()
+    }
+    retry = RetryPolicy(service.retry_max_attempts, service.retry_max_age)
+    return Policy(retry=retry, rules=rules, channels=channels, timezone=service.timezone)
+
+
+def build_health_policy(config: Config) -> HealthPolicy:
+    """Source-health settings: failures before an alert, per-source staleness, ops channels."""
+    return HealthPolicy(
+        failure_alert_after=config.service.failure_alert_after,
+        stale_after={
+            name: s.stale_after for name, s in config.sources.items() if s.stale_after is not None
+        },
+        ops_channels=tuple(config.service.ops_channels),
+        urls={name: str(s.url) for name, s in config.sources.items()},
+    )

@@ -351,13 +351,13 @@ PROBLEMS = [
     (
         '[channels.c]\ntype = "slack"',
         "channels.c.type",
-        "unknown channel type 'slack' (expected one of: email, webhook, mbox)",
+        "unknown channel type 'slack' (expected one of: email, webhook, mbox, apprise)",
     ),
     ('[channels.c]\ntype = "mbox"', "channels.c.path", "required key is missing"),
     (
         '[channels.c]\ntype = "webhook"\nurl = "https://h.org/"\nformat = "xml"',
         "channels.c.format",
-        "expected one of 'json', found string 'xml'",
+        "expected one of 'json', 'slack', 'discord' or 'teams', found string 'xml'",
     ),
     ('[channels.c]\ntype = "webhook"\nurl = "hooks.org"', "channels.c.url", "invalid URL"),
     *[
@@ -430,6 +430,12 @@ def test_load_config_gives_hints(tmp_path):
     assert "timezone" in hints["service.colour"] and "interval" in hints["service.colour"]
     assert hints["sources.aw.type"] == 'Atom and RDF feeds use type = "rss"'
     assert hints["rules.r.channels[0]"] == "did you mean 'archive'?"
+
+
+def test_load_config_chat_channel_type_points_at_webhook_format(tmp_path):
+    text = BASE + '[channels.c]\ntype = "slack"\nurl = "https://h.org/"\n'
+    hints = {p.path: p.hint for p in problems_of(write(tmp_path, text))}
+    assert hints["channels.c.type"] == 'use type = "webhook" with format = "slack"'
 
 
 def test_load_config_reports_every_problem_at_once(tmp_path):

@@ -22,6 +22,7 @@ from scheduler.config import (
     SitemapSource,
     WebhookChannelSettings,
 )
+from scheduler.config_models import AppriseChannelSettings
 from scheduler.config_problems import toml_keys
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -29,7 +30,12 @@ MODELS: dict[str, list[type[BaseModel]]] = {
     "service.": [ServiceSettings],
     "sources.<name>.": [RssSource, HtmlSource, SitemapSource],
     "rules.<name>.": [RuleSettings],
-    "channels.<name>.": [EmailChannelSettings, WebhookChannelSettings, MboxChannelSettings],
+    "channels.<name>.": [
+        EmailChannelSettings,
+        WebhookChannelSettings,
+        MboxChannelSettings,
+        AppriseChannelSettings,
+    ],
 }
 _ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|(.*)\|\s*$")
 

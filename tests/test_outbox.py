@@ -71,3 +71,93 @@ def test_outbox_permanent_error_fails_at_once(tmp_path):
     state, _ = outbox.mark_failed_attempt(db, delivery, "HTTP 404", permanent=True, now=NOW)
     assert state == "failed"
     assert outbox.outbox_counts(db)["failed"] == 1
+
+
+def test_outbox_old_database_gains_the_new_columns(tmp_path):
+    db = open_database(tmp_path / "old.db")
+    db["outbox"].create(
+        {
+            "id": int,
+            "key": str,
+            "match_id": int,
+            "rule": str,
+            "article_id": int,
+            "channel": str,
+            "state": str,
+            "attempts": int,
+            "next_attempt": str,
+            "last_error": str,
+            "created": str,
+            "sent_at": str,
+        },
+        pk="id",
+    )
+    db["outbox"].insert(
+        {
+            "key": "r.1.a",
+            "rule": "r",
+            "article_id": 1,
+            "channel": "a",
+            "state": "pending",
+            "attempts": 0,
+            "created": "2026-01-01",
+        }
+    )
+    outbox.ensure_schema(db)
+    columns = db["outbox"].columns_dict
+    assert {"classified", "hold", "digest_due", "notice_id", "requeued"} <= set(columns)
+    (row,) = db.query("SELECT classified FROM outbox")
+    assert row["classified"] == 0
+    assert {"notices", "mutes", "digest_runs", "source_health"} <= set(db.table_names())
+
+
+def test_outbox_next_due_time_covers_digests_and_notices(tmp_path):
+    from alerts.notices import create_notice
+
+    db, article_id = setup(tmp_path)
+    with write_transaction(db):
+        outbox.record_match(db, rule="r", article_id=article_id, hits=[], channels=["a"], when=NOW)
+    (delivery,) = outbox.due_deliveries(db, now=NOW)
+    outbox.hold(db, [delivery.id], "digest", NOW + timedelta(hours=3))
+    assert outbox.next_due_time(db, ["a"]) == NOW + timedelta(hours=3)
+    with write_transaction(db):
+        create_notice(db, kind="ops", channel="a", title="t", now=NOW + timedelta(hours=1))
+    assert outbox.next_due_time(db, ["a"]) == NOW + timedelta(hours=1)
+    assert outbox.next_due_time(db, ["b"]) is None
+
+
+def test_admin_lists_and_requeues_failed_messages(tmp_path):
+    from alerts.admin import list_entries, retry, retry_all_failed
+    from alerts.notices import create_notice
+
+    db, article_id = setup(tmp_path)
+    with write_transaction(db):
+        outbox.record_match(db, rule="r", article_id=article_id, hits=[], channels=["a"], when=NOW)
+        notice_id = create_notice(
+            db, kind="digest", channel="a", title="digest: 2 matches", now=NOW
+        )
+    (delivery,) = outbox.due_deliveries(db, now=NOW)
+    outbox.mark_failed_attempt(db, delivery, "HTTP 404", permanent=True, now=NOW)
+    db.execute(
+        "UPDATE notices SET state = 'failed', last_error = 'HTTP 410' WHERE id = ?", [notice_id]
+    )
+    db.conn.commit()
+    entries = {e.id: e for e in list_entries(db, state="failed")}
+    assert set(entries) == {str(delivery.id), f"n{notice_id}"}
+    assert (
+        entries[str(delivery.id)].title == "t"
+        and entries[str(delivery.id)].last_error == "HTTP 404"
+    )
+    assert entries[f"n{notice_id}"].title == "digest: 2 matches"
+
+    later = NOW + timedelta(days=5)
+    result = retry(db, [str(delivery.id), "n999"], later)
+    assert result.retried == [str(delivery.id)] and result.refused == ["n999: no such alert"]
+    (row,) = db.query("SELECT state, attempts, next_attempt, requeued FROM outbox")
+    assert row["state"] == "pending" and row["attempts"] == 0
+    # The age limit counts from the retry, not from the match five days ago.
+    (again,) = outbox.due_deliveries(db, now=later)
+    state, _ = outbox.mark_failed_attempt(db, again, "HTTP 500", permanent=False, now=later)
+    assert state == "retrying"
+    assert retry_all_failed(db, later) == 1
+    assert list_entries(db, state="failed") == []

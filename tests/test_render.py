@@ -386,3 +386,13 @@ def test_webhook_payload_undated_article_has_null_published() -> None:
 def test_alert_rejects_keys_unfit_for_headers(key: str) -> None:
     with pytest.raises(ValueError, match="alert key"):
         make_alert(key=key)
+
+
+@pytest.mark.parametrize("words", range(4, 20))
+def test_build_email_long_ascii_subject_has_no_leading_space(words: int) -> None:
+    alert = make_alert(" ".join(["Test alert: police raid"] * words))
+    msg = build_email(alert, sender="nw@example.org", to=["a@example.org"])
+    head = msg.as_bytes().split(b"\r\n\r\n", 1)[0]
+    assert not head.startswith(b"Subject:\r\n")
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    assert _parse(msg)["Subject"] == render_message(alert).subject

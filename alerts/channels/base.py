@@ -7,6 +7,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from crawler.errors import NewswatchError
@@ -45,6 +46,14 @@ class DeliveryError(NewswatchError):
         self.retry_after = retry_after
 
 
+def _check_key(key: object) -> None:
+    if not isinstance(key, str) or not _KEY_PATTERN.fullmatch(key):
+        raise ValueError(
+            f"alert key {key!r} is not usable: it must be 1 to 256 visible ASCII "
+            "characters (no spaces or control characters)"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One article that matched one rule, to be delivered through one channel.
@@ -61,14 +70,73 @@ class Alert:
     also_reported_by: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.key, str) or not _KEY_PATTERN.fullmatch(self.key):
-            raise ValueError(
-                f"alert key {self.key!r} is not usable: it must be 1 to 256 visible ASCII "
-                "characters (no spaces or control characters)"
-            )
+        _check_key(self.key)
         # Callers may hand over lists; tuples keep the record hashable and immutable.
         object.__setattr__(self, "snippets", tuple(self.snippets))
         object.__setattr__(self, "also_reported_by", tuple(self.also_reported_by))
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSection:
+    """The matches of one rule in a digest, newest first."""
+
+    rule: str
+    alerts: tuple[Alert, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alerts", tuple(self.alerts))
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Several matches sent as one message, grouped by rule.
+
+    ``kind`` says why they were grouped: ``digest`` (a rule's digest schedule), ``quiet``
+    (held during the channel's quiet hours) or ``overflow`` (beyond the channel's hourly
+    limit). ``since`` is the start of the period covered, when known; ``until`` its end.
+    """
+
+    key: str
+    kind: str
+    sections: tuple[DigestSection, ...]
+    until: datetime
+    since: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _check_key(self.key)
+        object.__setattr__(self, "sections", tuple(self.sections))
+
+    @property
+    def count(self) -> int:
+        """The number of matches in the digest."""
+        return sum(len(section.alerts) for section in self.sections)
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """The rules the digest covers, in order."""
+        return tuple(section.rule for section in self.sections)
+
+
+@dataclass(frozen=True, slots=True)
+class OpsAlert:
+    """An operations alert: a source stopped working (``broken``) or works again."""
+
+    key: str
+    source: str
+    status: str
+    reason: str
+    detected: datetime
+    url: str | None = None
+    since: datetime | None = None
+    last_error: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_key(self.key)
+        if self.status not in ("broken", "recovered"):
+            raise ValueError(f"ops alert status {self.status!r} is not 'broken' or 'recovered'")
+
+
+Notification = Alert | Digest | OpsAlert
 
 
 class Channel(ABC):
@@ -77,8 +145,8 @@ class Channel(ABC):
     name: str
 
     @abstractmethod
-    async def send(self, alert: Alert) -> None:
-        """Deliver one alert; raise DeliveryError (and nothing else) on failure."""
+    async def send(self, alert: Notification) -> None:
+        """Deliver one alert, digest or operations alert; raise DeliveryError on failure."""
 
     async def aclose(self) -> None:
         """Release resources held by the channel; the default holds none."""

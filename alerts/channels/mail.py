@@ -10,10 +10,12 @@ import socket
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Literal
 
-from alerts.channels.base import Alert, Channel, DeliveryError, run_blocking
-from alerts.render import RenderError, build_email, load_zone
+from alerts.channels.base import Channel, DeliveryError, Notification, run_blocking
+from alerts.render import RenderError, load_zone
+from alerts.render_notices import email_for
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +29,8 @@ _SECURITY_HINT = (
 class MailChannel(Channel):
     """Send each alert as one multipart (text + HTML) message to fixed recipients.
 
-    ``timeout`` bounds every socket operation and the whole delivery.
+    ``timeout`` bounds every socket operation and the whole delivery. Templates in
+    ``template_dir`` replace the packaged ones of the same name.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class MailChannel(Channel):
         timeout: float = 30.0,
         timezone: str = "UTC",
         ssl_context: ssl.SSLContext | None = None,
+        template_dir: Path | None = None,
     ) -> None:
         if not host or any(c.isspace() for c in host):
             raise ValueError(f"mail channel {name!r}: host {host!r} is not a host name")
@@ -71,6 +75,7 @@ class MailChannel(Channel):
         self.to = tuple(recipients)
         self.timeout = timeout
         self.timezone = timezone
+        self.template_dir = template_dir
         load_zone(timezone)
         self._envelope_from = _address(name, "sender", sender)
         self._envelope_to = [_address(name, "to", r) for r in recipients]
@@ -83,10 +88,16 @@ class MailChannel(Channel):
         """``host:port``, as every error message names it."""
         return f"{self.host}:{self.port}"
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alert: Notification) -> None:
         """Deliver ``alert`` to every recipient; raise DeliveryError on failure."""
         try:
-            msg = build_email(alert, sender=self.sender, to=self.to, timezone=self.timezone)
+            msg = email_for(
+                alert,
+                sender=self.sender,
+                to=self.to,
+                timezone=self.timezone,
+                template_dir=self.template_dir,
+            )
         except (RenderError, ValueError) as exc:
             raise DeliveryError(
                 f"cannot build the message: {exc}", channel=self.name, permanent=True

@@ -10,8 +10,9 @@ import threading
 import time
 from pathlib import Path
 
-from alerts.channels.base import Alert, Channel, DeliveryError, run_blocking
-from alerts.render import RenderError, build_email, load_zone
+from alerts.channels.base import Channel, DeliveryError, Notification, run_blocking
+from alerts.render import RenderError, load_zone
+from alerts.render_notices import email_for
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +39,30 @@ _path_locks_guard = threading.Lock()
 class MboxChannel(Channel):
     """Write each alert, as the same message the mail channel sends, to one mbox file."""
 
-    def __init__(self, name: str, *, path: Path, timezone: str = "UTC") -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        path: Path,
+        timezone: str = "UTC",
+        template_dir: Path | None = None,
+    ) -> None:
         load_zone(timezone)
         self.name = name
         self.path = Path(path).expanduser()
         self.timezone = timezone
+        self.template_dir = template_dir
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alert: Notification) -> None:
         """Append ``alert`` under the mbox lock; raise DeliveryError on failure."""
         try:
-            msg = build_email(alert, sender=MBOX_SENDER, to=(), timezone=self.timezone)
+            msg = email_for(
+                alert,
+                sender=MBOX_SENDER,
+                to=(),
+                timezone=self.timezone,
+                template_dir=self.template_dir,
+            )
             data = msg.as_bytes(policy=msg.policy.clone(linesep="\n"))
         except (RenderError, ValueError) as exc:
             raise DeliveryError(

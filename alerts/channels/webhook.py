@@ -1,8 +1,10 @@
 """Deliver alerts as a signed JSON POST to an HTTP(S) endpoint.
 
-The body is the version 1 document of :func:`alerts.render.webhook_payload`. It depends
-only on the alert, so a re-send carries the same bytes, the same ``Idempotency-Key`` and
-the same signature. docs/alerts.md describes the schema and how to verify signatures.
+The body is newswatch's version 1 document (``format = "json"``, see
+:mod:`alerts.formats.jsondoc`) or a chat service's message format (``slack``,
+``discord``, ``teams``). It depends only on the alert, so a re-send carries the same
+bytes, the same ``Idempotency-Key`` and the same signature. docs/alerts.md describes the
+schema and how to verify signatures.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
-from alerts.channels.base import Alert, Channel, DeliveryError, run_blocking
-from alerts.render import clean_line, webhook_payload
+from alerts.channels.base import Channel, DeliveryError, Notification, run_blocking
+from alerts.formats import FORMATS, build_payload
+from alerts.render import clean_line, load_zone
 
 logger = logging.getLogger(__name__)
 
+WebhookFormat = Literal["json", "slack", "discord", "teams"]
 SIGNATURE_HEADER = "X-Newswatch-Signature"
 _RESERVED = {"content-type", "content-length", "host", "idempotency-key", "user-agent"}
 _RESERVED.add(SIGNATURE_HEADER.lower())
@@ -54,18 +59,22 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 class WebhookChannel(Channel):
-    """POST each alert as JSON to ``url``, signed with HMAC-SHA256 when ``secret`` is set."""
+    """POST each alert as JSON to ``url``, signed with HMAC-SHA256 when ``secret`` is set.
+
+    ``timezone`` is the zone chat formats show times in; the ``json`` format is always UTC.
+    """
 
     def __init__(
         self,
         name: str,
         *,
         url: str,
-        format: Literal["json"] = "json",
+        format: WebhookFormat = "json",
         headers: Mapping[str, str] | None = None,
         secret: str | None = None,
         timeout: float = 30.0,
         user_agent: str = "newswatch",
+        timezone: str = "UTC",
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -75,8 +84,10 @@ class WebhookChannel(Channel):
                 f"webhook channel {name!r}: url {url!r} must be ASCII without spaces "
                 "(percent-encode the path, use the xn-- form of the host)"
             )
-        if format != "json":
-            raise ValueError(f'webhook channel {name!r}: format {format!r} is not "json"')
+        if format not in FORMATS:
+            raise ValueError(
+                f"webhook channel {name!r}: format {format!r} is not one of {', '.join(FORMATS)}"
+            )
         if timeout <= 0:
             raise ValueError(f"webhook channel {name!r}: timeout must be positive, got {timeout}")
         if secret is not None and not secret:
@@ -88,13 +99,14 @@ class WebhookChannel(Channel):
         self.secret = secret
         self.timeout = timeout
         self.user_agent = user_agent
+        self.zone: ZoneInfo = load_zone(timezone)
         # The path often holds a token (Slack, Teams...), so messages show only the origin.
         self.where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
         self._opener = urllib.request.build_opener(_NoRedirect())
 
-    def request_for(self, alert: Alert) -> urllib.request.Request:
-        """The exact HTTP request that delivers ``alert``."""
-        payload = webhook_payload(alert)
+    def request_for(self, alert: Notification) -> urllib.request.Request:
+        """The exact HTTP request that delivers ``alert`` (an alert, digest or ops alert)."""
+        payload = build_payload(self.format, alert, self.zone)
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = {
             **self.headers,
@@ -105,7 +117,7 @@ class WebhookChannel(Channel):
             headers[SIGNATURE_HEADER] = sign(body, self.secret)
         return urllib.request.Request(self.url, data=body, headers=headers, method="POST")
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alert: Notification) -> None:
         """POST ``alert``; any 2xx is success, anything else raises DeliveryError."""
         try:
             request = self.request_for(alert)
@@ -150,6 +162,9 @@ class WebhookChannel(Channel):
             retry_after = parse_retry_after(exc.headers.get("Retry-After"))
             return DeliveryError(message, channel=self.name, retry_after=retry_after)
         hint = _STATUS_HINTS.get(status, "check the channel's `url` and `headers`")
+        if status in (400, 422) and self.format != "json":
+            hint = f"the receiver rejected the {self.format} message; check that `url` is a "
+            hint += f"{self.format} webhook address"
         if 300 <= status < 400:
             target = urlsplit(exc.headers.get("Location") or "")
             hint = f"the endpoint redirects (to {target.scheme}://{target.netloc}...); "
