@@ -1,0 +1,387 @@
+"""What the service is doing, read from its database without disturbing it.
+
+``newswatch status`` and the metrics endpoint read the database through :func:`open_readonly`:
+a ``mode=ro`` connection never creates the database, never writes it and never checkpoints
+its write-ahead log, so it is safe while the service runs. (SQLite may create the empty
+``-wal`` / ``-shm`` side files of a database that no process has open; it gives them the
+database file's owner when run as root.)
+
+Everything here takes ``now`` as an argument so the output is reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from alerts.outbox import FAILED, PENDING, RETRYING, SENT, outbox_counts
+from alerts.schedule import parse_cron
+from crawler.errors import StoreError
+from crawler.store import from_iso, to_iso
+from scheduler.config import Config
+
+READ_TIMEOUT_SECONDS = 5.0
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+OUTBOX_STATES = (PENDING, RETRYING, FAILED, SENT)
+ERROR_WIDTH = 40
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """One configured source as the database last saw it."""
+
+    name: str
+    type: str
+    enabled: bool
+    interval: timedelta
+    cron: str | None
+    last_poll: datetime | None
+    last_status: int | None
+    last_error: str | None
+    new_24h: int
+    failures: int
+    next_poll: datetime | None
+    backing_off: bool
+
+    @property
+    def result(self) -> str:
+        """The outcome of the last poll in a few words."""
+        if not self.enabled:
+            return "disabled"
+        if self.last_poll is None:
+            return "never polled"
+        if self.last_error:
+            return f"error: {self.last_error}"
+        if self.last_status == 304:
+            return "304 not modified"
+        return f"{self.last_status} OK" if self.last_status else "OK"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStatus:
+    """How often one configured rule matched recently."""
+
+    name: str
+    enabled: bool
+    matches_24h: int
+    matches_7d: int
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A snapshot of the whole service, as ``newswatch status`` shows it."""
+
+    now: datetime
+    timezone: str
+    database: Path
+    database_bytes: int
+    wal_bytes: int
+    sources: tuple[SourceStatus, ...]
+    rules: tuple[RuleStatus, ...]
+    outbox: dict[str, int]
+
+
+def open_readonly(path: Path) -> sqlite_utils.Database:
+    """Open an existing database read-only; StoreError if it is missing or not a database."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(
+            f"no database at {path}",
+            hint="the service creates it when it first starts; check [service] database",
+        )
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT_SECONDS)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(
+            f"cannot read database {path}: {exc}",
+            hint="is it a newswatch database, and readable by this user?",
+        ) from exc
+    return sqlite_utils.Database(conn)
+
+
+def gather_status(config: Config, now: datetime) -> Status:
+    """Read the state of every configured source, rule and the outbox at ``now``."""
+    path = config.service.database
+    db = open_readonly(path)
+    try:
+        tables = set(db.table_names())
+        sources = tuple(_sources(db, config, tables, now))
+        rules = tuple(_rules(db, config, tables, now))
+        outbox = outbox_counts(db) if "outbox" in tables else dict.fromkeys(OUTBOX_STATES, 0)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read database {path}: {exc}") from exc
+    finally:
+        db.close()
+    return Status(
+        now=now,
+        timezone=config.service.timezone,
+        database=path,
+        database_bytes=_size(path),
+        wal_bytes=_size(path.with_name(path.name + "-wal")),
+        sources=sources,
+        rules=rules,
+        outbox={state: outbox.get(state, 0) for state in OUTBOX_STATES},
+    )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _sources(
+    db: sqlite_utils.Database, config: Config, tables: set[str], now: datetime
+) -> Iterable[SourceStatus]:
+    rows: dict[str, dict[str, Any]] = {}
+    if "sources" in tables:
+        rows = {row["name"]: row for row in db.query("SELECT * FROM sources")}
+    new: dict[str, int] = {}
+    if "articles" in tables:
+        sql = "SELECT source, count(*) AS n FROM articles WHERE fetched >= ? GROUP BY source"
+        new = {row["source"]: row["n"] for row in db.query(sql, [to_iso(now - DAY)])}
+    for name in config.sources:
+        yield _source_status(name, config, rows.get(name, {}), new.get(name, 0), now)
+
+
+def _source_status(
+    name: str, config: Config, row: dict[str, Any], new_24h: int, now: datetime
+) -> SourceStatus:
+    settings = config.sources[name]
+    interval = config.interval_for(name)
+    cron = getattr(settings, "cron", None)
+    last_poll = from_iso(row.get("last_poll"))
+    failures = row.get("failures") or 0
+    next_due = from_iso(row.get("next_due"))
+    backing_off = bool(failures and next_due)
+    next_poll = None
+    if settings.enabled and backing_off:
+        next_poll = next_due
+    elif settings.enabled and cron:
+        # The service polls a cron source at its slots only, the first one included.
+        after = last_poll + timedelta(seconds=1) if last_poll else now
+        next_poll = next_cron_time(cron, config.service.timezone, after)
+    elif settings.enabled and last_poll is not None:
+        next_poll = last_poll + interval
+    return SourceStatus(
+        name=name,
+        type=settings.type,
+        enabled=settings.enabled,
+        interval=interval,
+        cron=cron,
+        last_poll=last_poll,
+        last_status=row.get("last_status"),
+        last_error=row.get("last_error"),
+        new_24h=new_24h,
+        failures=failures,
+        next_poll=next_poll,
+        backing_off=backing_off,
+    )
+
+
+def next_cron_time(cron: str, timezone: str, after: datetime) -> datetime | None:
+    """The first time at or after ``after`` that the crontab line ``cron`` fires."""
+    trigger = parse_cron(cron, ZoneInfo(timezone))
+    fire = trigger.get_next_fire_time(None, after.astimezone(ZoneInfo(timezone)))
+    return fire.astimezone(UTC) if fire else None
+
+
+def _rules(
+    db: sqlite_utils.Database, config: Config, tables: set[str], now: datetime
+) -> Iterable[RuleStatus]:
+    counts: dict[str, tuple[int, int]] = {}
+    if "matches" in tables:
+        sql = (
+            "SELECT rule, sum(matched_at >= ?) AS day, count(*) AS week FROM matches "
+            "WHERE matched_at >= ? GROUP BY rule"
+        )
+        params = [to_iso(now - DAY), to_iso(now - WEEK)]
+        counts = {row["rule"]: (row["day"], row["week"]) for row in db.query(sql, params)}
+    for name, settings in config.rules.items():
+        day, week = counts.get(name, (0, 0))
+        yield RuleStatus(name, settings.enabled, day, week)
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def status_dict(status: Status) -> dict[str, Any]:
+    """The snapshot as plain JSON-ready data; times are ISO 8601 in the configured zone."""
+    zone = ZoneInfo(status.timezone)
+
+    def when(value: datetime | None) -> str | None:
+        return value.astimezone(zone).isoformat(timespec="seconds") if value else None
+
+    return {
+        "now": when(status.now),
+        "timezone": status.timezone,
+        "database": {
+            "path": str(status.database),
+            "bytes": status.database_bytes,
+            "wal_bytes": status.wal_bytes,
+        },
+        "sources": [
+            {
+                "name": s.name,
+                "type": s.type,
+                "enabled": s.enabled,
+                "interval_seconds": None if s.cron else s.interval.total_seconds(),
+                "cron": s.cron,
+                "last_poll": when(s.last_poll),
+                "last_status": s.last_status,
+                "last_error": s.last_error,
+                "new_24h": s.new_24h,
+                "consecutive_failures": s.failures,
+                "backing_off": s.backing_off,
+                "next_poll": when(s.next_poll),
+            }
+            for s in status.sources
+        ],
+        "rules": [
+            {
+                "name": r.name,
+                "enabled": r.enabled,
+                "matches_24h": r.matches_24h,
+                "matches_7d": r.matches_7d,
+            }
+            for r in status.rules
+        ],
+        "outbox": dict(status.outbox),
+    }
+
+
+def render_json(status: Status) -> str:
+    """The snapshot as indented JSON, for scripts."""
+    return json.dumps(status_dict(status), indent=2, ensure_ascii=False)
+
+
+def render_table(status: Status) -> str:
+    """The snapshot as aligned text tables for a terminal."""
+    zone = ZoneInfo(status.timezone)
+    size = human_size(status.database_bytes)
+    if status.wal_bytes:
+        size += f" (+ {human_size(status.wal_bytes)} write-ahead log)"
+    lines = [
+        f"newswatch status at {_clock(status.now, zone)} ({status.timezone})",
+        f"database: {status.database}, {size}",
+        "",
+    ]
+    lines += _table(
+        ["SOURCE", "LAST POLL", "RESULT", "NEW 24H", "FAILURES", "NEXT POLL"],
+        [_source_cells(s, status.now, zone) for s in status.sources],
+        right={3, 4},
+        empty="no sources configured",
+    )
+    lines.append("")
+    lines += _table(
+        ["RULE", "MATCHES 24H", "MATCHES 7D"],
+        [
+            [r.name + ("" if r.enabled else " (disabled)"), str(r.matches_24h), str(r.matches_7d)]
+            for r in status.rules
+        ],
+        right={1, 2},
+        empty="no rules configured",
+    )
+    lines.append("")
+    counts = ", ".join(f"{state} {status.outbox[state]}" for state in OUTBOX_STATES)
+    lines.append(f"OUTBOX: {counts}")
+    return "\n".join(lines)
+
+
+def _source_cells(source: SourceStatus, now: datetime, zone: ZoneInfo) -> list[str]:
+    last = "-"
+    if source.last_poll is not None:
+        last = f"{_clock(source.last_poll, zone)} ({_ago(now - source.last_poll)})"
+    if not source.enabled:
+        next_poll = "-"
+    elif source.next_poll is None:
+        next_poll = "when the service starts"
+    else:
+        next_poll = f"{_clock(source.next_poll, zone)} ({_until(source.next_poll - now)})"
+        if source.backing_off:
+            next_poll += " backing off"
+    return [
+        source.name,
+        last,
+        _shorten(printable(source.result), ERROR_WIDTH),
+        str(source.new_24h),
+        str(source.failures),
+        next_poll,
+    ]
+
+
+def _table(headers: list[str], rows: list[list[str]], *, right: set[int], empty: str) -> list[str]:
+    if not rows:
+        return [headers[0], f"  ({empty})"]
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(cells)
+        ]
+        return "  ".join(padded).rstrip()
+
+    return [line(headers), *(line(row) for row in rows)]
+
+
+def _clock(value: datetime, zone: ZoneInfo) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ago(delta: timedelta) -> str:
+    return "just now" if delta < timedelta(seconds=1) else f"{approximate(delta)} ago"
+
+
+def _until(delta: timedelta) -> str:
+    if delta < -timedelta(seconds=1):
+        return f"overdue by {approximate(-delta)}"
+    return "now" if delta < timedelta(seconds=1) else f"in {approximate(delta)}"
+
+
+def approximate(delta: timedelta) -> str:
+    """A duration rounded to its largest one or two units, e.g. "3h12m", "45s", "2d4h"."""
+    seconds = int(abs(delta).total_seconds())
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m{secs}s" if secs and minutes < 10 else f"{minutes}m"
+    return f"{secs}s"
+
+
+def human_size(size: int) -> str:
+    """A byte count for people: "812 B", "4.0 KiB", "12.3 MiB"."""
+    if size < 1024:
+        return f"{size} B"
+    value, unit = size / 1024, "KiB"
+    for bigger in ("MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
+
+
+def printable(text: str) -> str:
+    """Text from a feed or server made safe for a terminal: control characters become spaces."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
