@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import sqlite_utils
 
@@ -38,6 +38,7 @@ def match_pending(
     routes: Mapping[str, Sequence[str]],
     *,
     batch: int = 500,
+    on_match: Callable[[str], None] | None = None,
 ) -> Counter[str]:
     """Match every stored article not matched yet; returns the number of matches per source.
 
@@ -64,6 +65,8 @@ def match_pending(
             per_source[article.source] += len(found)
             for result in found:
                 logger.info("rule %s matched %s (%s)", result.rule, article.url, article.source)
+                if on_match is not None:
+                    on_match(result.rule)
     return per_source
 
 

@@ -77,7 +77,7 @@ async def poll_sources(runtime: Runtime, sources: Sequence[Source]) -> list[Poll
     polled = await asyncio.gather(_poll_feeds(runtime, feeds), _poll_sites(runtime, sites))
     by_name = {summary.source: summary for group in polled for summary in group}
     summaries = [by_name[source.name] for source in sources]
-    matched = match_pending(runtime.db, runtime.matcher, runtime.routes)
+    matched = match_pending(runtime.db, runtime.matcher, runtime.routes, on_match=runtime.on_match)
     summaries = [_with_matches(s, matched.get(s.source, 0)) for s in summaries]
     for summary in summaries:
         (logger.warning if summary.error else logger.info)("poll %s", summary.line())

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import logging
 import signal
+import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ from alerts.schedule import parse_cron
 from crawler.models import Source
 from crawler.store import load_source_state, sync_sources, utcnow
 from scheduler.config import ConfigError, load_config
+from scheduler.operations import Operations
 from scheduler.polling import poll_sources
 from scheduler.wiring import Runtime, build_runtime
 
@@ -62,6 +64,7 @@ class Service:
         self._pending: set[str] = set()
         self._inflight: set[str] = set()
         self._batches: set[asyncio.Task[None]] = set()
+        self.operations = Operations(self)
 
     def stop(self) -> None:
         """Ask the service to stop (safe to call from a signal handler)."""
@@ -155,8 +158,10 @@ class Service:
         sources = [(s.name, s.type, s.url) for s in config.sources.values() if s.enabled]
         sync_sources(self.runtime.db, sources)
         self.runtime = build_runtime(config, db=self.runtime.db)
+        self.operations.attach()
         self.schedule_sources()
         self.schedule_digests()
+        self.operations.schedule_retention()
         self._delivery_wake.set()
         logger.info(
             "config reloaded: %d sources, %d rules, %d channels",
@@ -208,8 +213,10 @@ class Service:
     async def _poll_batch(self, sources: list[Source]) -> None:
         names = {s.name for s in sources}
         self._inflight |= names
+        started = time.monotonic()
         try:
-            await poll_sources(self.runtime, sources)
+            summaries = await poll_sources(self.runtime, sources)
+            self.operations.record_polls(summaries, time.monotonic() - started)
             runtime = self.runtime
             check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
             self.polls_completed += len(sources)
@@ -245,9 +252,11 @@ class Service:
     async def run(self) -> None:
         """Run until stopped; returns after a clean shutdown."""
         self._install_signal_handlers()
-        # Articles stored but not matched before a crash are matched now.
-        match_pending(self.runtime.db, self.runtime.matcher, self.runtime.routes)
         self.scheduler.start()
+        self.operations.start()
+        # Articles stored but not matched before a crash are matched now.
+        runtime = self.runtime
+        match_pending(runtime.db, runtime.matcher, runtime.routes, on_match=runtime.on_match)
         self.schedule_sources()
         self.schedule_digests()
         logger.info(
@@ -264,6 +273,9 @@ class Service:
         await self._shutdown(workers)
 
     async def _shutdown(self, workers: list[asyncio.Task[None]]) -> None:
+        # Jobs cancelled by the shutdown are ours to cancel; APScheduler would log each one
+        # as a failed job.
+        logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
         self.scheduler.shutdown(wait=False)
         for task in workers:
             task.cancel()
@@ -273,6 +285,7 @@ class Service:
             for task in late:
                 task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        await self.operations.stop()
         await self.runtime.aclose()
         logger.info("stopped")
 

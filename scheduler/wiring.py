@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -42,6 +43,8 @@ class Runtime:
     channels: dict[str, Channel]
     sources: dict[str, Source] = field(default_factory=dict)
     stories: StoryIndex | None = None
+    # Called with a rule's name for every match (the service counts them for /metrics).
+    on_match: Callable[[str], None] | None = None
 
     def interval_of(self, source: str) -> timedelta:
         """The poll interval of a source (its own, else the service default)."""

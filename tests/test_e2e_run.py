@@ -116,3 +116,37 @@ def test_run_second_instance_on_same_database_refuses(tmp_path, http_server):
     finally:
         code, _, err = stop_service(first)
     assert code == 0, err
+
+
+def test_run_serves_health_and_metrics(tmp_path, http_server):
+    import urllib.request
+
+    from tests.peers import free_port
+
+    http_server.add("/a", rss([item(1, "Police raid in Sihanoukville")]))
+    http_server.add("/b", rss([]))
+    http_server.add("/broken", "no", status=500)
+    port = free_port()
+    config = service_config(tmp_path, http_server)
+    config.write_text(
+        config.read_text().replace("[service]\n", f'[service]\nhealth = "127.0.0.1:{port}"\n')
+    )
+    proc = start_service(config)
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+                return resp.status, resp.read().decode()
+        except OSError:
+            return 0, ""
+
+    try:
+        wait_until(lambda: len(mbox_subjects(tmp_path)) == 1, what="first alert")
+        wait_until(lambda: get("/healthz")[0] == 200, what="healthy")
+        wait_until(lambda: 'newswatch_matches_total{rule="scam"} 1.0' in get("/metrics")[1])
+        metrics = get("/metrics")[1]
+        assert 'newswatch_polls_total{result="error",source="broken"}' in metrics
+        assert "newswatch_poll_duration_seconds" in metrics
+    finally:
+        code, _, err = stop_service(proc)
+    assert code == 0, err
