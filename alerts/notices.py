@@ -188,15 +188,7 @@ def mark_notice_failed(
         now=now,
     )
     with write_transaction(db):
-        db["notices"].update(
-            notice.id,
-            {
-                "state": failure.state,
-                "attempts": failure.attempts,
-                "last_error": failure.error,
-                "next_attempt": to_iso(failure.next_attempt),
-            },
-        )
+        db["notices"].update(notice.id, failure.columns())
     return failure.state, failure.next_attempt
 
 

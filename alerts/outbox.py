@@ -292,15 +292,7 @@ def mark_failed_attempt(
         now=now or utcnow(),
     )
     with write_transaction(db):
-        db["outbox"].update(
-            delivery.id,
-            {
-                "state": failure.state,
-                "attempts": failure.attempts,
-                "last_error": failure.error,
-                "next_attempt": to_iso(failure.next_attempt),
-            },
-        )
+        db["outbox"].update(delivery.id, failure.columns())
     return failure.state, failure.next_attempt
 
 

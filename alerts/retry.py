@@ -10,6 +10,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from crawler.store import to_iso
+
 FIRST_RETRY_SECONDS = 15.0
 MAX_RETRY_SECONDS = 3600.0
 
@@ -30,6 +32,15 @@ class Failure:
     attempts: int
     next_attempt: datetime | None
     error: str
+
+    def columns(self) -> dict[str, object]:
+        """The row values to store (the same columns in ``outbox`` and ``notices``)."""
+        return {
+            "state": self.state,
+            "attempts": self.attempts,
+            "last_error": self.error,
+            "next_attempt": to_iso(self.next_attempt),
+        }
 
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:

@@ -63,8 +63,13 @@ def backtest(db: sqlite_utils.Database, rule: Rule, *, since: datetime) -> Backt
         doc = Document(article.title, article.body, article.source, article.url, article.language)
         if matcher.match(doc):
             result.hits.append(
-                (row["id"], row["published"] or row["fetched"], article.source, article.title,
-                 article.url)
+                (
+                    row["id"],
+                    row["published"] or row["fetched"],
+                    article.source,
+                    article.title,
+                    article.url,
+                )
             )
             result.per_source[article.source] += 1
     return result

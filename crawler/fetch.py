@@ -304,9 +304,7 @@ def shutdown_reactor() -> None:
         reactor.threadpool.stop()  # type: ignore[attr-defined]
 
 
-async def fetch_feeds(
-    manager: CrawlManager, requests: Sequence[FetchRequest]
-) -> list[FetchResult]:
+async def fetch_feeds(manager: CrawlManager, requests: Sequence[FetchRequest]) -> list[FetchResult]:
     """Fetch every request in one crawl; every request gets exactly one result."""
     from crawler.spiders.feed import FeedSpider
 

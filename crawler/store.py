@@ -114,12 +114,12 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         if_not_exists=True,
     )
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS articles_url ON articles(url, revision)")
-    db.execute(
-        "CREATE INDEX IF NOT EXISTS articles_text_fingerprint ON articles(text_fingerprint)"
-    )
+    db.execute("CREATE INDEX IF NOT EXISTS articles_text_fingerprint ON articles(text_fingerprint)")
     db.execute("CREATE INDEX IF NOT EXISTS articles_story ON articles(story_id)")
     db.execute("CREATE INDEX IF NOT EXISTS articles_guid ON articles(source, guid)")
-    db.execute("CREATE INDEX IF NOT EXISTS articles_unmatched ON articles(matched) WHERE matched = 0")
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS articles_unmatched ON articles(matched) WHERE matched = 0"
+    )
     db.execute("CREATE INDEX IF NOT EXISTS articles_fetched ON articles(fetched)")
 
 

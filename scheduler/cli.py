@@ -81,9 +81,7 @@ class NewswatchGroup(click.Group):
             )
 
 
-@click.group(
-    cls=NewswatchGroup, context_settings={"help_option_names": ["-h", "--help"]}
-)
+@click.group(cls=NewswatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More logging (-v debug, -vv library debug).")
 @click.option(
     "--log-format",
@@ -102,7 +100,9 @@ def main(ctx: click.Context, verbose: int, log_format: str) -> None:
 def setup_logging(ctx: click.Context, config: Config) -> None:
     """Configure logging from the config's level and the global options."""
     opts = ctx.find_root().obj or {}
-    configure_logging(config.service.log_level, opts.get("log_format", "text"), opts.get("verbose", 0))
+    configure_logging(
+        config.service.log_level, opts.get("log_format", "text"), opts.get("verbose", 0)
+    )
 
 
 @main.command()
@@ -151,9 +151,6 @@ def check(config_path: Path) -> None:
         click.echo(f"warning: {warning}", err=True)
     click.echo(summary)
 
-from scheduler import (
-    cli_alerts,  # noqa: E402,F401
-    cli_ops,  # noqa: E402,F401
-    cli_rules,  # noqa: E402,F401
-    cli_stories,  # noqa: E402,F401
-)
+
+# Command groups in their own modules register themselves on ``main`` when imported.
+from scheduler import cli_alerts, cli_ops, cli_rules, cli_stories  # noqa: E402,F401

@@ -43,8 +43,12 @@ def draft_rule(query: str) -> Rule:
 @rules.command("test")
 @click.argument("query")
 @click.option("--text", help="The text to test against.")
-@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A text file to test against.")
+@click.option(
+    "--file",
+    "file_",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A text file to test against.",
+)
 @click.option("--url", help="A page (its article text is extracted) or a feed (every item).")
 @click.option("--title", default="", help="A headline, matched like an article's title.")
 def test_query(
@@ -92,7 +96,11 @@ async def fetch_documents(url: str) -> list[Document]:
         raise FetchError(f"cannot fetch {url}: {result.error}")
     try:
         feed = await asyncio.to_thread(
-            parse_feed, result.body, source="url", url=result.url, fetched=utcnow(),
+            parse_feed,
+            result.body,
+            source="url",
+            url=result.url,
+            fetched=utcnow(),
             content_type=result.content_type,
         )
         return [Document(a.title, a.body, url=a.url) for a in feed.articles]
@@ -111,8 +119,14 @@ def backtest_rule(config_path: Path, rule_or_query: str, since: str, limit: int)
     config = load(config_path)
     settings = config.rules.get(rule_or_query)
     if settings is not None:
-        rule = Rule(rule_or_query, settings.query, settings.exclude, tuple(settings.languages),
-                    tuple(settings.sources), settings.min_hits)
+        rule = Rule(
+            rule_or_query,
+            settings.query,
+            settings.exclude,
+            tuple(settings.languages),
+            tuple(settings.sources),
+            settings.min_hits,
+        )
     else:
         rule = draft_rule(rule_or_query)
     try:
@@ -128,4 +142,6 @@ def backtest_rule(config_path: Path, rule_or_query: str, since: str, limit: int)
     for _, when, source, title, url in result.hits[:limit]:
         click.echo(f"  {when[:16]}  {source}: {title}\n      {url}")
     if result.per_source:
-        click.echo("per source: " + ", ".join(f"{s} {n}" for s, n in result.per_source.most_common()))
+        click.echo(
+            "per source: " + ", ".join(f"{s} {n}" for s, n in result.per_source.most_common())
+        )

@@ -57,7 +57,9 @@ def run_once(config: Config) -> tuple[list[str], bool]:
 def check_config(config: Config) -> tuple[str, list[str]]:
     """``newswatch check``: a one-line summary of a valid config and any rule warnings."""
     warnings = [
-        f"rules.{rule.name}: {message}" for rule in build_rules(config) for message in lint_rule(rule)
+        f"rules.{rule.name}: {message}"
+        for rule in build_rules(config)
+        for message in lint_rule(rule)
     ]
     summary = (
         f"{config.path}: OK ({len(config.sources)} sources, {len(config.rules)} rules, "

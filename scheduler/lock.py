@@ -34,7 +34,8 @@ class InstanceLock:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "another process"
             os.close(fd)
             raise AlreadyRunningError(
-                f"another newswatch (pid {holder}) is already running on {self.path.with_suffix('')}",
+                f"another newswatch (pid {holder}) is already running on "
+                f"{self.path.with_suffix('')}",
                 hint="stop it first, or point this one at a different [service] database",
             ) from None
         os.ftruncate(fd, 0)

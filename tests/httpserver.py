@@ -83,67 +83,67 @@ class FeedServer:
         self._server.server_close()
 
 
-def _make_handler(state: FeedServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    state: FeedServer
+    protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def _record(self) -> Route | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        with self.state.lock:
+            self.state.requests.append(
+                RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
+            )
+            return self.state.routes.get(self.path)
+
+    def do_GET(self) -> None:  # noqa: N802
+        route = self._record()
+        if route is None:
+            self._send(404, b"not found", "text/plain", {})
+            return
+        if route.delay:
+            self.state.closing.wait(route.delay)
+        headers = dict(route.headers)
+        if route.etag:
+            headers["ETag"] = route.etag
+        if route.last_modified:
+            headers["Last-Modified"] = route.last_modified
+        if self._not_modified(route):
+            self._send(304, b"", None, headers)
+            return
+        body = route.body
+        if route.gzip:
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        self._send(route.status, body, route.content_type, headers)
+
+    def _not_modified(self, route: Route) -> bool:
+        inm = self.headers.get("If-None-Match")
+        if route.etag and inm:
+            return inm == route.etag
+        ims = self.headers.get("If-Modified-Since")
+        return bool(route.last_modified and ims and ims == route.last_modified)
+
+    def _send(self, status: int, body: bytes, ctype: str | None, headers: dict[str, str]) -> None:
+        try:
+            self.send_response(status)
+            if ctype:
+                self.send_header("Content-Type", ctype)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if body:
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
             pass
 
-        def _record(self) -> Route | None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            with state.lock:
-                state.requests.append(
-                    RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
-                )
-                return state.routes.get(self.path)
 
-        def do_GET(self) -> None:  # noqa: N802
-            route = self._record()
-            if route is None:
-                self._send(404, b"not found", "text/plain", {})
-                return
-            if route.delay:
-                state.closing.wait(route.delay)
-            headers = dict(route.headers)
-            if route.etag:
-                headers["ETag"] = route.etag
-            if route.last_modified:
-                headers["Last-Modified"] = route.last_modified
-            if self._not_modified(route):
-                self._send(304, b"", None, headers)
-                return
-            body = route.body
-            if route.gzip:
-                body = gzip.compress(body)
-                headers["Content-Encoding"] = "gzip"
-            self._send(route.status, body, route.content_type, headers)
-
-        def _not_modified(self, route: Route) -> bool:
-            inm = self.headers.get("If-None-Match")
-            if route.etag and inm:
-                return inm == route.etag
-            ims = self.headers.get("If-Modified-Since")
-            return bool(route.last_modified and ims and ims == route.last_modified)
-
-        def _send(
-            self, status: int, body: bytes, ctype: str | None, headers: dict[str, str]
-        ) -> None:
-            try:
-                self.send_response(status)
-                if ctype:
-                    self.send_header("Content-Type", ctype)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if body:
-                    self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-    return Handler
+def _make_handler(state: FeedServer) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"state": state})
 
 
 @pytest.fixture

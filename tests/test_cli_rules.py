@@ -10,8 +10,11 @@ KHMER = "ប៉ូលិសនៅក្រុងព្រះសីហនុប�
 
 def test_rules_test_shows_where_a_query_matches():
     result = newswatch(
-        "rules", "test", '"scam compound"~3 AND Sihanoukville',
-        "--text", "Police raided a scam\ncompound in SIHANOUKVILLE.",
+        "rules",
+        "test",
+        '"scam compound"~3 AND Sihanoukville',
+        "--text",
+        "Police raided a scam\ncompound in SIHANOUKVILLE.",
     )
     assert result.returncode == 0, result.stderr
     assert "[scam] [compound]" in result.stdout and "[SIHANOUKVILLE]" in result.stdout
@@ -33,8 +36,12 @@ def test_rules_test_malformed_query_points_at_the_position():
 def test_rules_test_url_fetches_a_feed_locally(http_server):
     url = http_server.add(
         "/feed",
-        rss([{"title": "Raid in Bavet", "link": "http://example.org/1"},
-             {"title": "Weather", "link": "http://example.org/2"}]),
+        rss(
+            [
+                {"title": "Raid in Bavet", "link": "http://example.org/1"},
+                {"title": "Weather", "link": "http://example.org/2"},
+            ]
+        ),
     )
     result = newswatch("rules", "test", "raid AND bavet", "--url", url)
     assert result.returncode == 0, result.stderr
@@ -46,8 +53,12 @@ def test_rules_backtest_lists_stored_matches_per_source_and_sends_nothing(
 ):
     http_server.add(
         "/feed",
-        rss([{"title": "Police raid casino in Poipet", "link": "http://example.org/p"},
-             {"title": "Rice harvest", "link": "http://example.org/r"}]),
+        rss(
+            [
+                {"title": "Police raid casino in Poipet", "link": "http://example.org/p"},
+                {"title": "Rice harvest", "link": "http://example.org/r"},
+            ]
+        ),
     )
     config = write_config(
         tmp_path,

@@ -38,9 +38,7 @@ def feed(items: list[dict[str, str]]) -> str:
     return rss(items)
 
 
-def story_config(
-    tmp_path: Path, server: FeedServer, hook: WebhookReceiver, **rules: str
-) -> Path:
+def story_config(tmp_path: Path, server: FeedServer, hook: WebhookReceiver, **rules: str) -> Path:
     rules.setdefault("scam", RULE)
     return write_config(
         tmp_path,

@@ -30,7 +30,9 @@ def scheduled(service: Service) -> dict[str, datetime]:
     async def run() -> dict[str, datetime]:
         service.scheduler.start(paused=True)
         service.schedule_sources()
-        jobs = {job.id.removeprefix("poll:"): job.next_run_time for job in service.scheduler.get_jobs()}
+        jobs = {
+            job.id.removeprefix("poll:"): job.next_run_time for job in service.scheduler.get_jobs()
+        }
         service.scheduler.shutdown(wait=False)
         return jobs
 
@@ -57,7 +59,7 @@ def test_schedule_sources_on_one_host_are_spaced_and_intervals_jittered(tmp_path
     service = make_service(tmp_path, sources)
     jobs = scheduled(service)
     same_host = sorted(jobs[f"s{i}"] for i in range(5))
-    gaps = {(b - a).total_seconds() for a, b in zip(same_host, same_host[1:])}
+    gaps = {(b - a).total_seconds() for a, b in zip(same_host, same_host[1:], strict=False)}
     assert gaps == {HOST_SPACING_SECONDS}
     assert jobs["other"] == same_host[0]  # another host is not held back
     trigger = service._trigger("s0", None)
