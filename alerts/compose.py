@@ -12,6 +12,7 @@ from alerts.notices import Notice
 from alerts.outbox import Delivery, bundled_deliveries
 from alerts.routing import document_for
 from alerts.snippets import Snippet, make_snippets
+from crawler.archive import story_outlets
 from crawler.models import Article
 from crawler.store import from_iso, get_article
 
@@ -28,7 +29,13 @@ def build_alert(db: sqlite_utils.Database, delivery: Delivery) -> Alert | None:
         return None
     hits = [Hit(h.field, h.start, h.end, h.term) for h in delivery.hits]
     snippets = tuple(make_snippets(document_for(article), hits))
-    return Alert(key=delivery.key, rule=delivery.rule, article=article, snippets=snippets)
+    return Alert(
+        key=delivery.key,
+        rule=delivery.rule,
+        article=article,
+        snippets=snippets,
+        also_reported_by=story_outlets(db, delivery.article_id),
+    )
 
 
 def build_digest(db: sqlite_utils.Database, notice: Notice) -> Digest:

@@ -387,28 +387,3 @@ def get_article(db: sqlite_utils.Database, article_id: int) -> Article | None:
     """One stored article by id."""
     rows = list(db.query("SELECT * FROM articles WHERE id = ?", [article_id]))
     return article_from_row(rows[0]) if rows else None
-
-
-def story_outlets(db: sqlite_utils.Database, article_id: int) -> tuple[str, ...]:
-    """Other sources that carried the story of ``article_id``, in the order they did."""
-    sql = (
-        "SELECT a.source, min(a.id) AS first FROM articles me "
-        "JOIN articles a ON a.story_id = me.story_id AND a.source != me.source "
-        "WHERE me.id = ? AND me.story_id IS NOT NULL GROUP BY a.source ORDER BY first"
-    )
-    return tuple(row["source"] for row in db.query(sql, [article_id]))
-
-
-def open_readonly(path: Path | str) -> sqlite_utils.Database:
-    """Open an existing database for reading only (safe while the service writes to it)."""
-    path = Path(path)
-    if not path.exists():
-        raise StoreError(
-            f"no database at {path}",
-            hint="run `newswatch once` or `newswatch run` first, or check [service] database",
-        )
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot open database {path}: {exc}") from exc
-    return sqlite_utils.Database(conn)

@@ -24,11 +24,11 @@ import sqlite_utils
 
 from alerts.outbox import FAILED, PENDING, RETRYING, SENT, outbox_counts
 from alerts.schedule import parse_cron
+from crawler.archive import open_readonly
 from crawler.errors import StoreError
 from crawler.store import from_iso, to_iso
 from scheduler.config import Config
 
-READ_TIMEOUT_SECONDS = 5.0
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
 OUTBOX_STATES = (PENDING, RETRYING, FAILED, SENT)
@@ -88,26 +88,6 @@ class Status:
     sources: tuple[SourceStatus, ...]
     rules: tuple[RuleStatus, ...]
     outbox: dict[str, int]
-
-
-def open_readonly(path: Path) -> sqlite_utils.Database:
-    """Open an existing database read-only; StoreError if it is missing or not a database."""
-    path = Path(path)
-    if not path.is_file():
-        raise StoreError(
-            f"no database at {path}",
-            hint="the service creates it when it first starts; check [service] database",
-        )
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT_SECONDS)
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.Error as exc:
-        raise StoreError(
-            f"cannot read database {path}: {exc}",
-            hint="is it a newswatch database, and readable by this user?",
-        ) from exc
-    return sqlite_utils.Database(conn)
 
 
 def gather_status(config: Config, now: datetime) -> Status:

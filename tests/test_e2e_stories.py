@@ -105,6 +105,8 @@ def test_stories_copies_in_several_feeds_alert_once_per_channel(
     titles = sorted(r.json()["article"]["title"] for r in requests)
     assert len(titles) == 2, titles
     assert "Poipet casino raided" in titles
+    raid = next(r.json() for r in requests if "Sihanoukville" in r.json()["article"]["title"])
+    assert raid["also_reported_by"] == ["camboja"]
     db = tmp_path / "newswatch.db"
     # The exact copy under a new URL is not stored; the lightly edited copy joins the story.
     urls = {r["url"] for r in db_rows(db, "SELECT url FROM articles")}
