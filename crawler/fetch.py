@@ -237,7 +237,7 @@ def conditional_headers(request: FetchRequest) -> dict[str, str]:
 class CrawlManager:
     """Owns the Scrapy runner inside the running asyncio loop and runs crawls on it."""
 
-    def __init__(self, settings: FetchSettings, *, stop_grace: float = 5.0) -> None:
+    def __init__(self, settings: FetchSettings, *, stop_grace: float = 2.0) -> None:
         self.settings = settings
         self.stop_grace = stop_grace
         self._runner: Any = None
@@ -277,10 +277,13 @@ class CrawlManager:
         """
         if self._runner is None:
             return
-        try:
-            await asyncio.wait_for(self._runner.stop(), timeout=self.stop_grace)
-        except (TimeoutError, asyncio.CancelledError):
-            logger.warning("crawl did not stop within %.0fs; cancelling it", self.stop_grace)
+        # Not asyncio.wait_for: on timeout it cancels the stop and then waits, without limit,
+        # for the cancellation to finish, which is exactly the hang being avoided.
+        stopping = asyncio.ensure_future(self._runner.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=self.stop_grace)
+        if not done:
+            logger.warning("crawl did not stop within %.0fs; abandoning it", self.stop_grace)
+            stopping.cancel()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

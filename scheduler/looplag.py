@@ -68,12 +68,14 @@ class LoopLagMonitor:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Stop sampling."""
+        """Stop sampling, logging the last window's figures."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            if self._samples:
+                self._report()
 
     def add_sample(self, lag: float, at: float | None = None) -> None:
         """Record one lag measurement (the sampler calls this; exposed for tests)."""

@@ -37,11 +37,9 @@ def _close_loop(loop: asyncio.AbstractEventLoop) -> bool:
         _cancel_remaining(loop)
         loop.run_until_complete(loop.shutdown_asyncgens())
         shutdown_reactor()
-        try:
-            loop.run_until_complete(
-                asyncio.wait_for(loop.shutdown_default_executor(), EXECUTOR_GRACE_SECONDS)
-            )
-        except TimeoutError:
+        closing = loop.create_task(loop.shutdown_default_executor())
+        done, _ = loop.run_until_complete(asyncio.wait({closing}, timeout=EXECUTOR_GRACE_SECONDS))
+        if not done:
             threads_left = True
             logger.warning("a network call is still running; exiting without waiting")
     finally:
@@ -55,4 +53,6 @@ def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
     for task in tasks:
         task.cancel()
     if tasks:
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        # Bounded: a task that ignores cancellation (a Scrapy crawl stopped while starting)
+        # must not keep the process alive.
+        loop.run_until_complete(asyncio.wait(tasks, timeout=EXECUTOR_GRACE_SECONDS))

@@ -10,10 +10,12 @@ a poll queued something or a retry falls due.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
+import os
 import signal
+import sys
+import threading
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
@@ -40,7 +42,8 @@ from scheduler.wiring import Runtime, build_runtime
 logger = logging.getLogger(__name__)
 
 JITTER = 0.10
-STOP_GRACE_SECONDS = 5.0
+STOP_GRACE_SECONDS = 3.0
+STOP_DEADLINE_SECONDS = 9.0
 MAX_DELIVERY_SLEEP = 60.0
 # First polls of sources on the same host are this far apart, so twenty sources on one
 # site are not requested in the same second; later polls spread out through the jitter.
@@ -67,9 +70,16 @@ class Service:
         self.operations = Operations(self)
 
     def stop(self) -> None:
-        """Ask the service to stop (safe to call from a signal handler)."""
+        """Ask the service to stop (safe to call from a signal handler).
+
+        Everything is committed transaction by transaction, so if an orderly stop has not
+        finished by the deadline the process ends anyway: that loses no more than a kill.
+        """
         if not self._stop.is_set():
             logger.info("stopping")
+            deadline = threading.Timer(STOP_DEADLINE_SECONDS, _force_exit)
+            deadline.daemon = True
+            deadline.start()
         self._stop.set()
 
     def schedule_sources(self) -> None:
@@ -174,9 +184,8 @@ class Service:
     async def _watch_config(self) -> None:
         """Reload when the config file changes (checked every second) or on SIGHUP."""
         last = _file_signature(self.config_path)
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reload_requested.wait(), CONFIG_WATCH_SECONDS)
+        while not self._stop.is_set():
+            await wait_event(self._reload_requested, CONFIG_WATCH_SECONDS)
             current = _file_signature(self.config_path)
             if self._reload_requested.is_set() or current != last:
                 self._reload_requested.clear()
@@ -196,7 +205,7 @@ class Service:
         self._poll_wake.set()
 
     async def _poll_loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             await self._poll_wake.wait()
             self._poll_wake.clear()
             names = sorted(self._pending - self._inflight)
@@ -228,13 +237,12 @@ class Service:
             self._inflight -= names
 
     async def _delivery_loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await deliver_due(self.runtime.db, self.runtime.channels, self.runtime.alert_policy)
             except Exception:
                 logger.exception("delivery round failed unexpectedly")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._delivery_wake.wait(), self._delivery_sleep())
+            await wait_event(self._delivery_wake, self._delivery_sleep())
             self._delivery_wake.clear()
 
     def _delivery_sleep(self) -> float:
@@ -284,10 +292,26 @@ class Service:
             _, late = await asyncio.wait(self._batches, timeout=STOP_GRACE_SECONDS)
             for task in late:
                 task.cancel()
+            logger.debug("stop: %d polls finished, %d cancelled", len(_), len(late))
         await asyncio.gather(*workers, return_exceptions=True)
         await self.operations.stop()
+        logger.debug("stop: closing crawls, channels and the database")
         await self.runtime.aclose()
         logger.info("stopped")
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` passes.
+
+    Not ``asyncio.wait_for(event.wait(), timeout)``: on Python 3.11 it can swallow a
+    cancellation that arrives just as the event is set, and the loop waiting on it would
+    then miss the stop.
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
 
 
 def _file_signature(path: Path) -> tuple[int, int, bytes] | None:
@@ -298,3 +322,11 @@ def _file_signature(path: Path) -> tuple[int, int, bytes] | None:
     except OSError:
         return None
     return stat.st_mtime_ns, stat.st_size, digest
+
+
+def _force_exit() -> None:
+    logger.error("stop did not finish within %.0fs; exiting now", STOP_DEADLINE_SECONDS)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -162,4 +162,10 @@ async def run_blocking(func: Callable[[], T], *, timeout: float) -> T:
     The thread cannot be interrupted, so ``func`` must bound its own I/O (socket timeouts);
     the deadline here only frees the caller.
     """
-    return await asyncio.wait_for(asyncio.to_thread(func), timeout)
+    # Not asyncio.wait_for, which on Python 3.11 can swallow the service's stop.
+    work = asyncio.ensure_future(asyncio.to_thread(func))
+    done, _ = await asyncio.wait({work}, timeout=timeout)
+    if not done:
+        work.cancel()
+        raise TimeoutError
+    return work.result()
