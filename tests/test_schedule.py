@@ -27,12 +27,14 @@ def make_service(tmp_path, sources):
 
 
 def scheduled(service: Service) -> dict[str, datetime]:
+    """Next run of each source's job; also keeps the jobs' settings on ``job_settings``."""
+
     async def run() -> dict[str, datetime]:
         service.scheduler.start(paused=True)
         service.schedule_sources()
-        jobs = {
-            job.id.removeprefix("poll:"): job.next_run_time for job in service.scheduler.get_jobs()
-        }
+        polls = [job for job in service.scheduler.get_jobs() if job.id.startswith("poll:")]
+        service.job_settings = [(j.coalesce, j.misfire_grace_time, j.max_instances) for j in polls]
+        jobs = {job.id.removeprefix("poll:"): job.next_run_time for job in polls}
         service.scheduler.shutdown(wait=False)
         return jobs
 
@@ -67,3 +69,20 @@ def test_schedule_sources_on_one_host_are_spaced_and_intervals_jittered(tmp_path
     spread = {abs((f - (NOW + timedelta(minutes=10))).total_seconds()) for f in fires}
     assert max(spread) <= 600 * JITTER
     assert len(spread) > 1  # jitter actually varies
+
+
+@time_machine.travel(NOW, tick=False)
+def test_schedule_after_a_long_stop_polls_once_not_a_burst(tmp_path):
+    from crawler.store import record_poll
+
+    service = make_service(tmp_path, {"kt": {"type": "rss", "url": "http://127.0.0.1:9/f"}})
+    # Last polled three hours ago at a 10 minute interval: 18 polls were missed.
+    record_poll(service.runtime.db, "kt", status=200, error=None, when=NOW - timedelta(hours=3))
+    jobs = scheduled(service)
+    assert jobs == {"kt": NOW}
+    (tmp_path / "b").mkdir()
+    recent = make_service(tmp_path / "b", {"kt": {"type": "rss", "url": "http://127.0.0.1:9/f"}})
+    record_poll(recent.runtime.db, "kt", status=200, error=None, when=NOW - timedelta(minutes=4))
+    assert scheduled(recent) == {"kt": NOW + timedelta(minutes=6)}
+    # Missed runs are coalesced into one; never two polls of a source at once.
+    assert recent.job_settings == [(True, None, 1)]

@@ -186,3 +186,26 @@ def test_web_full_text_page_answering_429_backs_the_feed_off(tmp_path, http_serv
     assert row["failures"] == 1 and wait >= timedelta(seconds=900)
     # The item was not stored with its summary: it is fetched in full after the back-off.
     assert db_rows(tmp_path / "newswatch.db", "SELECT * FROM articles") == []
+
+
+def test_web_sitemap_source_alerts_through_once_then_run(tmp_path, http_server):
+    site = serve_site(http_server)  # fresh entries: an hour ago; stale: five days ago
+    sitemap = {"type": "sitemap", "url": site.url("/sitemap_index.xml"), "deny": ["/tag/"]}
+    config = configure(tmp_path, {"sm": sitemap})
+    result = newswatch("once", config=config)
+    assert result.returncode == 0, result.stderr
+    assert "sm: " in result.stdout and "matched 1, errors 0" in result.stdout
+    (subject,) = subjects(tmp_path)
+    assert "Bavet" in subject
+    assert site.requested(BAVET) == 1 and site.requested(RAID) == 1
+    assert site.requested("/news/2026/poipet-casino.html") == 0  # older than two days
+
+    config.write_text(config.read_text().replace('interval = "1h"', 'interval = "1s"'))
+    proc = start_service(config)
+    try:
+        wait_until(lambda: site.requested("/sitemap_index.xml") >= 3, what="sitemap polled")
+    finally:
+        code, took, err = stop_service(proc)
+    assert code == 0 and took < 10, err
+    assert site.requested(BAVET) == 1  # stored entries are not fetched again
+    assert len(subjects(tmp_path)) == 1
