@@ -56,11 +56,6 @@ class Runtime:
         """The source's cron schedule, if it has one instead of an interval."""
         return getattr(self.config.sources.get(source), "cron", None)
 
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        service = self.config.service
-        return RetryPolicy(service.retry_max_attempts, service.retry_max_age)
-
     @functools.cached_property
     def alert_policy(self) -> Policy:
         """Retries, digests, quiet hours, hourly limits and mutes, for deliver_due."""
