@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import sqlite_utils
 
-from alerts.matcher import Document, Matcher
-from alerts.outbox import HitRecord, record_match
+from alerts.outbox.store import record_match
+from alerts.records import Hit
+from alerts.rules.matcher import Document, Matcher
 from crawler.models import Article
 from crawler.store import unmatched_articles, write_transaction
 
@@ -52,7 +53,7 @@ def match_pending(
             found = matcher.match(document_for(article))
             with write_transaction(db):
                 for result in found:
-                    hits = [HitRecord(h.field, h.start, h.end, h.term) for h in result.hits]
+                    hits = [Hit(h.field, h.start, h.end, h.term) for h in result.hits]
                     seen = already_alerted(db, result.rule, article_id)
                     record_match(
                         db,

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerts.matcher import Document, Matcher  # noqa: E402
-from alerts.reference import ReferenceMatcher  # noqa: E402
-from alerts.rules import Rule  # noqa: E402
+from alerts.rules.matcher import Document, Matcher  # noqa: E402
+from alerts.rules.reference import ReferenceMatcher  # noqa: E402
+from alerts.rules.rule import Rule  # noqa: E402
 
 PLACES = [
     "sihanoukville",

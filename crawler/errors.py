@@ -4,7 +4,7 @@
     ├── FetchError            a source could not be fetched (network, HTTP status, size cap)
     ├── ParseError            a fetched body could not be turned into articles
     ├── StoreError            the database refused an operation
-    ├── QueryError            (alerts.query) a rule query is malformed; carries the position
+    ├── QueryError            (alerts.rules.query) a rule query is malformed; carries the position
     ├── DeliveryError         (alerts.channels) a channel could not deliver; says if retrying helps
     └── ConfigError           (scheduler.config) the configuration is invalid; carries every problem
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import sqlite_utils
 
-from alerts.admin import QueueEntry
+from alerts.outbox.admin import QueueEntry
 from crawler.errors import NewswatchError
 from crawler.store import utcnow
 from scheduler.cli import EXIT_FAILURE, config_option, fail, finish, load, main
@@ -26,7 +26,7 @@ SHORT_ERROR, SHORT_TITLE = 60, 48
 
 def open_alert_db(config: Config, *, create: bool = True) -> sqlite_utils.Database | None:
     """The database with the alert tables; None when it does not exist and ``create`` is off."""
-    from alerts import outbox
+    from alerts.outbox import store as outbox
     from crawler.store import open_database
 
     path = config.service.database
@@ -90,7 +90,7 @@ def list_alerts(config_path: Path, state: str | None, limit: int, full: bool) ->
 
     Shows the id, state, attempts, next try, rule, channel, article title and last error.
     """
-    from alerts.admin import list_entries
+    from alerts.outbox.admin import list_entries
 
     config = load(config_path)
     db = open_alert_db(config, create=False)
@@ -113,8 +113,8 @@ def list_alerts(config_path: Path, state: str | None, limit: int, full: bool) ->
 @click.option("--all-failed", is_flag=True, help="Queue every failed alert again.")
 def retry(config_path: Path, ids: tuple[str, ...], all_failed: bool) -> None:
     """Queue failed alerts again, due now: IDS from `newswatch alerts list`, or --all-failed."""
-    from alerts.admin import retry as retry_ids
-    from alerts.admin import retry_all_failed
+    from alerts.outbox.admin import retry as retry_ids
+    from alerts.outbox.admin import retry_all_failed
 
     if not ids and not all_failed:
         raise click.UsageError("give the IDs of failed alerts, or --all-failed")
@@ -142,8 +142,8 @@ def retry(config_path: Path, ids: tuple[str, ...], all_failed: bool) -> None:
 @click.argument("channel")
 def send_sample(config_path: Path, channel: str) -> None:
     """Send a sample alert through CHANNEL and say whether it arrived, or the exact error."""
-    from alerts.channels.base import DeliveryError
-    from alerts.delivery import send_test
+    from alerts.delivery.rounds import send_test
+    from alerts.errors import DeliveryError
     from scheduler.runloop import run_async
     from scheduler.wiring import build_channel
 
@@ -198,7 +198,7 @@ def mute(
     Muted matches are still recorded, in state "muted", and never sent later. The mute is
     kept in the database, so a running service obeys it at once.
     """
-    from alerts.mutes import clear_mute, set_mute
+    from alerts.outbox.mutes import clear_mute, set_mute
 
     config = load(config_path)
     if name is None:
@@ -231,7 +231,7 @@ def mute(
 def _deadline(config: Config, duration: str | None, until: str | None) -> datetime:
     from zoneinfo import ZoneInfo
 
-    from alerts.schedule import mute_deadline, parse_mute_until
+    from alerts.delivery.schedule import mute_deadline, parse_mute_until
     from crawler.durations import parse_duration
 
     now = utcnow()
@@ -250,8 +250,8 @@ def _deadline(config: Config, duration: str | None, until: str | None) -> dateti
 def _list_mutes(config: Config) -> None:
     from zoneinfo import ZoneInfo
 
-    from alerts.mutes import active_mutes
-    from alerts.schedule import mute_deadline
+    from alerts.delivery.schedule import mute_deadline
+    from alerts.outbox.mutes import active_mutes
 
     now = utcnow()
     zone = ZoneInfo(config.service.timezone)

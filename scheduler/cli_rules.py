@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from alerts.matcher import Document
-from alerts.query import QueryError
-from alerts.rules import Rule, validate_rule
-from alerts.tryout import DRAFT, backtest, highlight, try_rule
+from alerts.errors import QueryError
+from alerts.rules.matcher import Document
+from alerts.rules.rule import Rule, validate_rule
+from alerts.rules.tryout import DRAFT, backtest, highlight, try_rule
 from crawler.archive import open_readonly
 from crawler.durations import parse_duration
 from crawler.errors import FetchError, ParseError

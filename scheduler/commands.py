@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from alerts.delivery import deliver_due
-from alerts.health import check_sources
-from alerts.lint import lint_rule
-from alerts.outbox import outbox_counts
+from alerts.delivery.health import check_sources
+from alerts.delivery.rounds import deliver_due
+from alerts.outbox.store import outbox_counts
+from alerts.rules.lint import lint_rule
 from crawler.store import utcnow
 from scheduler.config import Config
 from scheduler.lock import InstanceLock

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from alerts.schedule import CRON_EXAMPLE, QuietHours, parse_mute_until
+from alerts.delivery.schedule import CRON_EXAMPLE, QuietHours, parse_mute_until
 from crawler.models import Source
 from scheduler.config_types import (
     Crontab,
@@ -100,7 +100,7 @@ class ServiceSettings(BaseModel):
     @field_validator("templates")
     @classmethod
     def _usable_templates(cls, value: Path, info: ValidationInfo) -> Path:
-        from alerts.render import check_templates
+        from alerts.render.message import check_templates
 
         folder = resolve_path(value, info)
         if folder.exists() and not folder.is_dir():

@@ -136,7 +136,7 @@ def _timezone(value: str) -> str:
 
 
 def _crontab(value: str) -> str:
-    from alerts.schedule import CRON_EXAMPLE, parse_cron
+    from alerts.delivery.schedule import CRON_EXAMPLE, parse_cron
 
     try:
         parse_cron(value)
@@ -181,13 +181,14 @@ def resolve_path(value: Path, info: ValidationInfo) -> Path:
 
 
 def check_query(text: str) -> str:
-    """Parse a rule query with ``alerts.query`` so a syntax error is reported at load time."""
+    """Parse a rule query with ``alerts.rules.query`` so a syntax error is reported at load time."""
     try:
-        from alerts.query import QueryError, parse_query
+        from alerts.errors import QueryError
+        from alerts.rules.query import parse_query
     except ModuleNotFoundError as exc:
-        if exc.name not in ("alerts", "alerts.query"):
+        if exc.name not in ("alerts", "alerts.rules.query"):
             raise
-        logger.debug("alerts.query is not installed; rule queries are not checked")
+        logger.debug("alerts.rules.query is not installed; rule queries are not checked")
         return text
     try:
         parse_query(text)

@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from alerts.outbox import outbox_counts
+from alerts.outbox.store import outbox_counts
 from crawler.errors import StoreError
 from crawler.store import utcnow
 from scheduler.status import OUTBOX_STATES, open_readonly

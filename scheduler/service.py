@@ -27,11 +27,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from alerts.delivery import deliver_due
-from alerts.health import check_sources
-from alerts.outbox import next_due_time
+from alerts.delivery.health import check_sources
+from alerts.delivery.rounds import deliver_due
+from alerts.delivery.schedule import parse_cron
+from alerts.outbox.store import next_due_time
 from alerts.routing import match_pending
-from alerts.schedule import parse_cron
 from crawler.models import Source
 from crawler.store import load_source_state, sync_sources, utcnow
 from scheduler.config import ConfigError, load_config

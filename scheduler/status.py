@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from alerts.outbox import FAILED, PENDING, RETRYING, SENT, outbox_counts
-from alerts.schedule import parse_cron
+from alerts.delivery.schedule import parse_cron
+from alerts.outbox.store import FAILED, PENDING, RETRYING, SENT, outbox_counts
 from crawler.archive import open_readonly
 from crawler.errors import StoreError
 from crawler.store import from_iso, to_iso

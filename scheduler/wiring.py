@@ -12,18 +12,18 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from alerts import outbox
 from alerts.channels.apprise import AppriseChannel
 from alerts.channels.base import Channel
 from alerts.channels.mail import MailChannel
 from alerts.channels.mbox import MboxChannel
 from alerts.channels.webhook import WebhookChannel
-from alerts.delivery import RetryPolicy
-from alerts.health import HealthPolicy
-from alerts.matcher import Matcher
-from alerts.policy import ChannelPolicy, Policy, RulePolicy
-from alerts.rules import Rule
-from alerts.schedule import QuietHours, mute_deadline, parse_cron
+from alerts.delivery.health import HealthPolicy
+from alerts.delivery.policy import ChannelPolicy, Policy, RulePolicy
+from alerts.delivery.rounds import RetryPolicy
+from alerts.delivery.schedule import QuietHours, mute_deadline, parse_cron
+from alerts.outbox import store as outbox
+from alerts.rules.matcher import Matcher
+from alerts.rules.rule import Rule
 from crawler.fetch import CrawlManager, FetchSettings
 from crawler.models import Source
 from crawler.store import open_database, sync_sources

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-from alerts import outbox
 from alerts.channels.base import Channel
-from alerts.delivery import deliver_due
-from alerts.policy import Policy
+from alerts.delivery.policy import Policy
+from alerts.delivery.rounds import deliver_due
+from alerts.outbox import store as outbox
 from crawler.models import Article
 from crawler.store import open_database, store_articles, write_transaction
 
@@ -64,7 +64,7 @@ def add_match(
 ) -> None:
     """Record a match of ``rule`` on the article, queued for ``channels``, at ``when``."""
     start = TEXT.index("scam compound")
-    hits = [outbox.HitRecord("body", start, start + len("scam compound"), "scam compound")]
+    hits = [outbox.Hit("body", start, start + len("scam compound"), "scam compound")]
     with write_transaction(db):
         outbox.record_match(
             db, rule=rule, article_id=article_id, hits=hits, channels=channels, when=when

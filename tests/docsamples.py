@@ -9,8 +9,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alerts.channels.base import Alert, Digest, DigestSection, Notification, OpsAlert
-from alerts.snippets import Snippet
+from alerts.records import Alert, Digest, DigestSection, Notification, OpsAlert
+from alerts.rules.snippets import Snippet
 from crawler.models import Article
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "alerts.md"

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-from alerts.schedule import next_fire
+from alerts.delivery.schedule import next_fire
 from crawler.store import utcnow
 from scheduler.config import load_config
 from scheduler.service import Service

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from alerts.channels.apprise import AppriseChannel, load_apprise
-from alerts.channels.base import DeliveryError
+from alerts.errors import DeliveryError
 from scheduler.config import ConfigError, load_config
 from tests.peers import LOCALHOST, WebhookReceiver, free_port
 from tests.test_channels_chat import make_alert, make_digest, make_ops

@@ -15,11 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.channels.base import Alert, DeliveryError, Digest, DigestSection, OpsAlert
 from alerts.channels.webhook import WebhookChannel
-from alerts.formats import FORMATS, build_payload
-from alerts.render_notices import render_any
-from alerts.snippets import Snippet
+from alerts.errors import DeliveryError
+from alerts.records import Alert, Digest, DigestSection, OpsAlert
+from alerts.render.formats import FORMATS, build_payload
+from alerts.render.notices import render_any
+from alerts.rules.snippets import Snippet
 from crawler.models import Article
 from tests.docsamples import SAMPLES, TIMEZONE, documented_samples
 from tests.peers import WebhookReceiver

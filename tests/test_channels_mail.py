@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alerts.channels.base import Alert, DeliveryError
 from alerts.channels.mail import MailChannel
+from alerts.errors import DeliveryError
+from alerts.records import Alert
 from crawler.models import Article
 from tests.peers import LOCALHOST, SmtpPeer, free_port
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from alerts.channels.base import Alert, DeliveryError
 from alerts.channels.mbox import MboxChannel
+from alerts.errors import DeliveryError
+from alerts.records import Alert
 from crawler.models import Article
 
 URDU_TITLE = "کمبوڈیا میں آن لائن فراڈ کے مراکز سے سینکڑوں پاکستانی بازیاب"

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from alerts.channels.base import Alert, DeliveryError
 from alerts.channels.webhook import WebhookChannel, parse_retry_after
-from alerts.render import webhook_payload
+from alerts.errors import DeliveryError
+from alerts.records import Alert
+from alerts.render.message import webhook_payload
 from crawler.models import Article
 from tests.peers import LOCALHOST, WebhookReceiver, free_port
 

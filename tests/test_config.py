@@ -611,12 +611,12 @@ def test_config_error_hides_secrets(tmp_path):
 
 
 def query_module():
-    """alerts.query, or skip the test while it is not part of the tree."""
+    """alerts.rules.query, or skip the test while it is not part of the tree."""
     try:
-        return importlib.import_module("alerts.query")
+        return importlib.import_module("alerts.rules.query")
     except ModuleNotFoundError as exc:
-        if exc.name in ("alerts", "alerts.query"):
-            pytest.skip("alerts.query not available")
+        if exc.name in ("alerts", "alerts.rules.query"):
+            pytest.skip("alerts.rules.query not available")
         raise
 
 

@@ -13,10 +13,10 @@ import pytest
 
 from alerts.channels.mbox import MboxChannel
 from alerts.channels.webhook import WebhookChannel
-from alerts.mutes import set_mute
-from alerts.policy import ChannelPolicy, Policy, RulePolicy
-from alerts.retry import RetryPolicy
-from alerts.schedule import next_fire, parse_cron
+from alerts.delivery.policy import ChannelPolicy, Policy, RulePolicy
+from alerts.delivery.schedule import next_fire, parse_cron
+from alerts.outbox.mutes import set_mute
+from alerts.outbox.retry import RetryPolicy
 from tests.alertkit import add_article, add_match, deliver, make_db, read_mbox, states, text_of
 from tests.peers import WebhookReceiver
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerts import outbox
+from alerts.outbox import store as outbox
 from crawler.errors import NewswatchError
 from crawler.models import Article
 from crawler.store import open_database, store_articles, write_transaction

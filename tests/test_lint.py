@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.lint import lint_rule
-from alerts.matcher import Document, Matcher
-from alerts.query import QueryError
-from alerts.rules import Rule
+from alerts.errors import QueryError
+from alerts.rules.lint import lint_rule
+from alerts.rules.matcher import Document, Matcher
+from alerts.rules.rule import Rule
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from alerts.matcher import Document, Hit, Matcher, RuleMatch
-from alerts.query import QueryError
-from alerts.reference import reference_match
-from alerts.rules import Rule
-from alerts.snippets import ELLIPSIS, make_snippets
+from alerts.errors import QueryError
+from alerts.records import Hit
+from alerts.rules.matcher import Document, Matcher, RuleMatch
+from alerts.rules.reference import reference_match
+from alerts.rules.rule import Rule
+from alerts.rules.snippets import ELLIPSIS, make_snippets
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alerts.lint import lint_rule
-from alerts.matcher import Document, Matcher
-from alerts.query import parse_query
-from alerts.query_format import format_query
-from alerts.reference import reference_match
-from alerts.rules import Rule
-from alerts.textnorm import normalise
+from alerts.rules.lint import lint_rule
+from alerts.rules.matcher import Document, Matcher
+from alerts.rules.query import parse_query
+from alerts.rules.query_format import format_query
+from alerts.rules.reference import reference_match
+from alerts.rules.rule import Rule
+from alerts.rules.textnorm import normalise
 
 WORDS = [
     "scam",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alerts import outbox
+from alerts.outbox import store as outbox
 from crawler.models import Article
 from crawler.store import open_database, store_articles, write_transaction
 
@@ -23,7 +23,7 @@ def setup(tmp_path):
 
 def test_outbox_record_match_is_idempotent(tmp_path):
     db, article_id = setup(tmp_path)
-    hits = [outbox.HitRecord("title", 0, 4, "raid")]
+    hits = [outbox.Hit("title", 0, 4, "raid")]
     for _ in range(2):
         with write_transaction(db):
             outbox.record_match(
@@ -112,7 +112,7 @@ def test_outbox_old_database_gains_the_new_columns(tmp_path):
 
 
 def test_outbox_next_due_time_covers_digests_and_notices(tmp_path):
-    from alerts.notices import create_notice
+    from alerts.outbox.notices import create_notice
 
     db, article_id = setup(tmp_path)
     with write_transaction(db):
@@ -127,8 +127,8 @@ def test_outbox_next_due_time_covers_digests_and_notices(tmp_path):
 
 
 def test_admin_lists_and_requeues_failed_messages(tmp_path):
-    from alerts.admin import list_entries, retry, retry_all_failed
-    from alerts.notices import create_notice
+    from alerts.outbox.admin import list_entries, retry, retry_all_failed
+    from alerts.outbox.notices import create_notice
 
     db, article_id = setup(tmp_path)
     with write_transaction(db):

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alerts.channels.mbox import MboxChannel
-from alerts.mutes import active_mutes, clear_mute, set_mute
-from alerts.policy import ChannelPolicy, Policy, RulePolicy
-from alerts.schedule import QuietHours, mute_deadline, parse_mute_until
+from alerts.delivery.policy import ChannelPolicy, Policy, RulePolicy
+from alerts.delivery.schedule import QuietHours, mute_deadline, parse_mute_until
+from alerts.outbox.mutes import active_mutes, clear_mute, set_mute
 from tests.alertkit import add_article, add_match, deliver, make_db, read_mbox, states, text_of
 
 ZONE_NAME = "Asia/Phnom_Penh"
@@ -95,7 +95,7 @@ def test_quiet_hours_hold_alerts_and_send_one_digest_after(tmp_path, box):
 
 
 def test_quiet_hours_move_a_digest_due_at_night_to_the_morning(tmp_path, box):
-    from alerts.schedule import parse_cron
+    from alerts.delivery.schedule import parse_cron
 
     db = make_db(tmp_path)
     policy = policy_for(

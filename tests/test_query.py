@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from alerts.query import (
+from alerts.errors import QueryError
+from alerts.rules.query import (
     And,
     Field,
     MatchAll,
@@ -14,13 +15,12 @@ from alerts.query import (
     Or,
     Phrase,
     Proximity,
-    QueryError,
     Regex,
     Term,
     parse_query,
 )
-from alerts.query_format import format_query
-from alerts.rules import Rule, validate_rule
+from alerts.rules.query_format import format_query
+from alerts.rules.rule import Rule, validate_rule
 from crawler.errors import NewswatchError
 
 

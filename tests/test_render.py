@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.channels.base import Alert
-from alerts.render import (
-    RenderError,
+from alerts.errors import RenderError
+from alerts.records import Alert
+from alerts.render.message import (
     build_email,
     message_id,
     normalize_highlights,

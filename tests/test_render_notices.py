@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from alerts.channels.base import Digest, DigestSection
-from alerts.render import RenderError, check_templates
-from alerts.render_notices import email_for, render_any, render_digest
+from alerts.errors import RenderError
+from alerts.records import Digest, DigestSection
+from alerts.render.message import check_templates
+from alerts.render.notices import email_for, render_any, render_digest
 from tests.test_channels_chat import HOSTILE, make_alert, make_digest, make_ops
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "render"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts import outbox
+from alerts.outbox import store as outbox
 from crawler.errors import StoreError
 from crawler.models import Article
 from crawler.retention import apply_retention, database_bytes, optimize, prune

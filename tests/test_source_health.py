@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alerts.channels.mbox import MboxChannel
-from alerts.health import HealthPolicy, check_sources, diagnose
-from alerts.policy import Policy
+from alerts.delivery.health import HealthPolicy, check_sources, diagnose
+from alerts.delivery.policy import Policy
 from crawler.store import SourceState, record_poll, sync_sources
 from tests.alertkit import deliver, make_db, read_mbox, text_of
 from tests.clirunner import newswatch, write_config

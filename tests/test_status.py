@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts import outbox
+from alerts.outbox import store as outbox
 from crawler.errors import StoreError
 from crawler.models import Article
 from crawler.store import open_database, record_poll, store_articles, sync_sources

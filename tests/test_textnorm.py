@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.textnorm import (
+from alerts.rules.textnorm import (
     continues_word,
     is_nospace_char,
     normalise,

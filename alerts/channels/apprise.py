@@ -23,9 +23,11 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import urlsplit
 
-from alerts.channels.base import Channel, DeliveryError, Notification, OpsAlert, run_blocking
-from alerts.render import RenderError, clean_line, load_zone
-from alerts.render_notices import render_any
+from alerts.channels.base import Channel, run_blocking
+from alerts.errors import DeliveryError, RenderError
+from alerts.records import Notification, OpsAlert
+from alerts.render.message import clean_line, load_zone
+from alerts.render.notices import render_any
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Literal
 
-from alerts.channels.base import Channel, DeliveryError, Notification, run_blocking
-from alerts.render import RenderError, load_zone
-from alerts.render_notices import email_for
+from alerts.channels.base import Channel, run_blocking
+from alerts.errors import DeliveryError, RenderError
+from alerts.records import Notification
+from alerts.render.message import load_zone
+from alerts.render.notices import email_for
 
 logger = logging.getLogger(__name__)
 

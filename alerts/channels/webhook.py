@@ -1,7 +1,7 @@
 """Deliver alerts as a signed JSON POST to an HTTP(S) endpoint.
 
 The body is newswatch's version 1 document (``format = "json"``, see
-:mod:`alerts.formats.jsondoc`) or a chat service's message format (``slack``,
+:mod:`alerts.render.formats.jsondoc`) or a chat service's message format (``slack``,
 ``discord``, ``teams``). It depends only on the alert, so a re-send carries the same
 bytes, the same ``Idempotency-Key`` and the same signature. docs/alerts.md describes the
 schema and how to verify signatures.
@@ -28,9 +28,11 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from alerts.channels.base import Channel, DeliveryError, Notification, run_blocking
-from alerts.formats import FORMATS, build_payload
-from alerts.render import clean_line, load_zone
+from alerts.channels.base import Channel, run_blocking
+from alerts.errors import DeliveryError
+from alerts.records import Notification
+from alerts.render.formats import FORMATS, build_payload
+from alerts.render.message import clean_line, load_zone
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Queue state: matches, the outbox of deliveries, notices, mutes and retry policy."""

@@ -1,0 +1,65 @@
+"""Mutes set at run time (``newswatch mute``), kept in the database.
+
+The running service reads this table before every delivery round, so a mute set from the
+command line takes effect without a restart. Mutes from the configuration (``mute_until``)
+are not stored here; :mod:`alerts.delivery.policy` combines both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import sqlite_utils
+
+from crawler.store import from_iso, to_iso, utcnow, write_transaction
+
+MuteKind = Literal["rule", "channel"]
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create the ``mutes`` table if missing."""
+    db["mutes"].create(
+        {"kind": str, "name": str, "until": str, "created": str},
+        pk=("kind", "name"),
+        not_null={"until"},
+        if_not_exists=True,
+    )
+
+
+def set_mute(
+    db: sqlite_utils.Database,
+    kind: MuteKind,
+    name: str,
+    until: datetime,
+    now: datetime | None = None,
+) -> None:
+    """Mute a rule or a channel until ``until`` (replacing an earlier mute of it)."""
+    with write_transaction(db):
+        db["mutes"].upsert(
+            {
+                "kind": kind,
+                "name": name,
+                "until": to_iso(until),
+                "created": to_iso(now or utcnow()),
+            },
+            pk=("kind", "name"),
+        )
+
+
+def clear_mute(db: sqlite_utils.Database, kind: MuteKind, name: str) -> bool:
+    """Lift a stored mute; returns whether there was one."""
+    with write_transaction(db):
+        cursor = db.execute("DELETE FROM mutes WHERE kind = ? AND name = ?", [kind, name])
+    return cursor.rowcount > 0
+
+
+def active_mutes(db: sqlite_utils.Database, now: datetime) -> dict[tuple[str, str], datetime]:
+    """``(kind, name) -> until`` for every stored mute still running at ``now``."""
+    rows = db.query("SELECT kind, name, until FROM mutes WHERE until > ?", [to_iso(now)])
+    found: dict[tuple[str, str], datetime] = {}
+    for row in rows:
+        until = from_iso(row["until"])
+        if until is not None:
+            found[(row["kind"], row["name"])] = until
+    return found

@@ -1,0 +1,1 @@
+"""Rendering: alert messages, MIME, templates and webhook formats."""
