@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # Project modules: the only imports to update when modules move.
-from alerts.matcher import Document, Matcher  # noqa: E402
+from alerts.rules.matcher import Document, Matcher  # noqa: E402
 from scheduler.config import load_config  # noqa: E402
 from scheduler.wiring import build_rules  # noqa: E402
 
