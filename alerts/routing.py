@@ -11,13 +11,13 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
-import sqlite_utils
-
+from alerts.outbox.matches import already_alerted
 from alerts.outbox.store import record_match
 from alerts.records import Hit
 from alerts.rules.matcher import Document, Matcher
+from crawler.db import Database, write_transaction
 from crawler.models import Article
-from crawler.store import unmatched_articles, write_transaction
+from crawler.store import mark_matched, unmatched_articles
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def document_for(article: Article) -> Document:
 
 
 def match_pending(
-    db: sqlite_utils.Database,
+    db: Database,
     matcher: Matcher,
     routes: Mapping[str, Sequence[str]],
     *,
@@ -62,21 +62,10 @@ def match_pending(
                         hits=hits,
                         channels=() if seen else routes.get(result.rule, ()),
                     )
-                db.execute("UPDATE articles SET matched = 1 WHERE id = ?", [article_id])
+                mark_matched(db, article_id)
             per_source[article.source] += len(found)
             for result in found:
                 logger.info("rule %s matched %s (%s)", result.rule, article.url, article.source)
                 if on_match is not None:
                     on_match(result.rule)
     return per_source
-
-
-def already_alerted(db: sqlite_utils.Database, rule: str, article_id: int) -> bool:
-    """Whether ``rule`` matched an earlier article of the same story or URL (a revision)."""
-    sql = (
-        "SELECT 1 FROM articles me "
-        "JOIN articles a ON (a.story_id = me.story_id OR a.url = me.url) AND a.id != me.id "
-        "JOIN matches m ON m.article_id = a.id AND m.rule = ? "
-        "WHERE me.id = ? LIMIT 1"
-    )
-    return next(iter(db.query(sql, [rule, article_id])), None) is not None

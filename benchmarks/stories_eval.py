@@ -22,7 +22,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import sqlite_utils
 from datasketch import MinHash
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks" / "data"))
 
 from crawler import signatures  # noqa: E402
+from crawler.db import open_database  # noqa: E402
 from crawler.shingles import shingle_units, strip_boilerplate, text_units  # noqa: E402
 from crawler.stories import StoryIndex, similarity  # noqa: E402
 
@@ -48,7 +48,7 @@ def load(rebuild: bool) -> dict:
 
 def predict_pair(a: dict, b: dict, threshold: float) -> tuple[bool, float | None]:
     """Assign a then b in a fresh index; (same story?, similarity reported for b)."""
-    db = sqlite_utils.Database(memory=True)
+    db = open_database(":memory:")
     index = StoryIndex(db, threshold=threshold)
     with db.atomic():
         first = index.assign(1, title=a["title"], text=a["text"])
@@ -112,7 +112,7 @@ def print_sweep(data: dict) -> None:
 
 def print_archive(data: dict, threshold: float) -> None:
     """All texts into one index in file order; pairwise precision/recall of story membership."""
-    db = sqlite_utils.Database(memory=True)
+    db = open_database(":memory:")
     index = StoryIndex(db, threshold=threshold)
     story: dict[str, int] = {}
     with db.atomic():

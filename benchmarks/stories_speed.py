@@ -24,6 +24,7 @@ import sqlite_utils
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crawler import signatures  # noqa: E402
+from crawler.db import open_database  # noqa: E402
 from crawler.stories import StoryIndex  # noqa: E402
 
 CHUNK = 100_000
@@ -32,8 +33,9 @@ CHUNK = 100_000
 def _bulk_fill(path: Path, count: int, seed: int) -> float:
     """Create the index tables and insert ``count`` synthetic articles; return seconds."""
     started = time.perf_counter()
-    db = sqlite_utils.Database(path, recreate=True)
-    StoryIndex(db)
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    db = open_database(path)
     conn = db.conn
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
@@ -93,9 +95,7 @@ def _synthetic_texts(count: int, seed: int) -> list[tuple[str, str]]:
 
 def _time_assigns(path: Path, first_id: int, texts: list[tuple[str, str]]) -> dict[str, list]:
     """Assign each text in its own transaction; collect per-call timings in ms."""
-    db = sqlite_utils.Database(path)
-    db.conn.execute("PRAGMA journal_mode = WAL")
-    db.conn.execute("PRAGMA synchronous = NORMAL")
+    db = open_database(path)
     index = StoryIndex(db)
     assign_ms, total_ms, joined = [], [], 0
     for offset, (title, text) in enumerate(texts):
@@ -115,7 +115,7 @@ def _time_assigns(path: Path, first_id: int, texts: list[tuple[str, str]]) -> di
 def _time_reopen(path: Path, article_id: int) -> tuple[float, float]:
     """Seconds to open the database and the index, and to run the first assign after that."""
     started = time.perf_counter()
-    db = sqlite_utils.Database(path)
+    db = open_database(path)
     index = StoryIndex(db)
     opened = time.perf_counter()
     with db.atomic():

@@ -4,33 +4,40 @@
 row stays (URL, title, source, dates), so the article is still known when a feed repeats
 it, and every match and delivery that points at it keeps pointing at it. Two kinds of
 articles keep their body whatever their age: those not yet run through the rules, and
-those with an alert still waiting in the outbox, whose snippets are cut from the body.
+those a later stage still needs, which the caller names with ``still_needed`` (the
+alerts' outbox: an alert waiting to be sent, alone or in a digest, quotes the body). This
+package cannot import that stage, and must not guess which of its states mean "not sent".
 
-:func:`optimize` runs ``PRAGMA optimize`` and returns freed pages to the file system. The
-first call on a database makes a full ``VACUUM`` and switches it to incremental
-auto-vacuum, so later calls only release free pages, which is quick.
+:func:`crawler.db.optimize` then runs ``PRAGMA optimize`` and returns freed pages to the
+file system.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import sqlite_utils
-
-from crawler.errors import StoreError
-from crawler.store import open_database, to_iso, utcnow, write_transaction
+from crawler import store
+from crawler.db import (
+    Database,
+    OptimizeReport,
+    open_database,
+    optimize,
+    to_iso,
+    utcnow,
+    write_transaction,
+)
 
 logger = logging.getLogger(__name__)
 
 BATCH = 500
-# Outbox states of alerts that may still be rendered (the outbox belongs to alerts/, which
-# this package must not import; the names are part of the database's schema).
-UNSENT_STATES = ("pending", "retrying")
-AUTO_VACUUM_INCREMENTAL = 2
+
+StillNeeded = Callable[[Database], Collection[int]]
+"""Ids of the articles whose body a later stage still needs; called inside each batch's
+write transaction, so what it answers cannot change before the batch commits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,95 +48,35 @@ class PruneReport:
     articles: int
 
 
-@dataclass(frozen=True, slots=True)
-class OptimizeReport:
-    """Database size before and after :func:`optimize`, main file plus write-ahead log."""
+def prune(
+    db: Database, keep: timedelta, *, still_needed: StillNeeded, now: datetime | None = None
+) -> PruneReport:
+    """Blank the body of every article fetched before ``now - keep`` that nothing needs.
 
-    mode: str  # "full" or "incremental"
-    bytes_before: int
-    bytes_after: int
-
-
-def prune(db: sqlite_utils.Database, keep: timedelta, now: datetime | None = None) -> PruneReport:
-    """Blank the body of every article fetched before ``now - keep``; returns how many."""
+    Returns how many were blanked.
+    """
     if keep <= timedelta(0):
         raise ValueError(f"keep must be a positive duration, not {keep}")
     cutoff = (now or utcnow()) - keep
-    sql = _candidates_sql(db)
-    total = 0
+    total, after = 0, 0
     # Short transactions, so the service's polls can write in between on a large database.
     while True:
         with write_transaction(db):
-            ids = [row["id"] for row in db.query(sql, [to_iso(cutoff), BATCH])]
-            if ids:
-                marks = ",".join("?" * len(ids))
-                db.execute(
-                    f"UPDATE articles SET text = NULL, summary = NULL WHERE id IN ({marks})", ids
-                )
-        total += len(ids)
-        if len(ids) < BATCH:
+            candidates = store.prunable_articles(db, cutoff, after=after, limit=BATCH)
+            if candidates:
+                needed = set(still_needed(db))
+                ids = [article_id for article_id in candidates if article_id not in needed]
+                store.blank_article_text(db, ids)
+                total += len(ids)
+        if len(candidates) < BATCH:
             break
+        after = candidates[-1]
     logger.info("pruned the text of %d articles fetched before %s", total, to_iso(cutoff))
     return PruneReport(cutoff=cutoff, articles=total)
 
 
-def _candidates_sql(db: sqlite_utils.Database) -> str:
-    sql = (
-        "SELECT id FROM articles WHERE fetched < ? AND matched = 1 "
-        "AND (text IS NOT NULL OR summary IS NOT NULL)"
-    )
-    if "outbox" in db.table_names():
-        states = ", ".join(f"'{state}'" for state in UNSENT_STATES)
-        sql += f" AND id NOT IN (SELECT article_id FROM outbox WHERE state IN ({states}))"
-    return sql + " ORDER BY id LIMIT ?"
-
-
-def optimize(db: sqlite_utils.Database) -> OptimizeReport:
-    """Update the query planner's statistics and return free pages to the file system.
-
-    Must run outside a transaction (SQLite refuses ``VACUUM`` inside one). A full vacuum
-    rewrites the file and needs as much free disk space as the database takes.
-    """
-    if db.conn.in_transaction:
-        raise StoreError(
-            "cannot vacuum the database inside a transaction",
-            hint="call optimize() after the transaction has committed",
-        )
-    before = database_bytes(db)
-    db.execute("PRAGMA optimize")
-    (mode,) = db.execute("PRAGMA auto_vacuum").fetchone()
-    if mode == AUTO_VACUUM_INCREMENTAL:
-        db.execute("PRAGMA incremental_vacuum").fetchall()
-        kind = "incremental"
-    else:
-        # Setting the mode takes effect with the VACUUM that follows.
-        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        db.execute("VACUUM")
-        kind = "full"
-    # Fold the write-ahead log back into the file so the freed space shows on disk.
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-    after = database_bytes(db)
-    logger.info("database %s vacuum: %d -> %d bytes", kind, before, after)
-    return OptimizeReport(mode=kind, bytes_before=before, bytes_after=after)
-
-
-def database_bytes(db: sqlite_utils.Database) -> int:
-    """Size of the main database file plus its write-ahead log, in bytes."""
-    row = db.execute("PRAGMA database_list").fetchone()
-    path = Path(row[2]) if row and row[2] else None
-    if path is None:  # an in-memory database
-        (pages,) = db.execute("PRAGMA page_count").fetchone()
-        (size,) = db.execute("PRAGMA page_size").fetchone()
-        return int(pages * size)
-    total = 0
-    for candidate in (path, path.with_name(path.name + "-wal")):
-        with contextlib.suppress(FileNotFoundError):
-            total += candidate.stat().st_size
-    return total
-
-
 def apply_retention(
-    path: Path, keep: timedelta, now: datetime | None = None
+    path: Path, keep: timedelta, *, still_needed: StillNeeded, now: datetime | None = None
 ) -> tuple[PruneReport, OptimizeReport]:
     """Prune and optimize the database at ``path`` on a connection of its own.
 
@@ -138,6 +85,14 @@ def apply_retention(
     """
     db = open_database(path)
     try:
-        return prune(db, keep, now), optimize(db)
+        pruned = prune(db, keep, still_needed=still_needed, now=now)
+        optimized = optimize(db)
     finally:
         db.close()
+    logger.info(
+        "database %s vacuum: %d -> %d bytes",
+        optimized.mode,
+        optimized.bytes_before,
+        optimized.bytes_after,
+    )
+    return pruned, optimized

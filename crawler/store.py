@@ -1,143 +1,28 @@
-"""The SQLite store: sources and their polling state, and articles.
+"""The crawler's tables: sources and their polling state, and articles.
 
-One process writes (the service); any number may read (``status``, ``stories``...). The
-database runs in WAL mode so readers never block the writer. Writes that must be atomic go
-through :func:`write_transaction`, which takes the write lock up front (``BEGIN IMMEDIATE``)
-so a second writer waits on the busy timeout instead of failing with "database is locked".
+Every read and write of ``sources`` and ``articles`` is a function here; the tables are
+declared in :mod:`crawler.schema`, and transactions come from :mod:`crawler.db`. Other
+packages may read these tables through these functions; the alerts' store modules may also
+join them (alerts build on the crawler), but only this module writes them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
+from crawler.db import Database, from_iso, to_iso, utcnow, write_transaction
 from crawler.errors import StoreError
 from crawler.models import Article
 from crawler.stories import StoryIndex
 
 logger = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_SECONDS = 30.0
 # A body with fewer words does not identify an article on its own (see _text_fingerprint).
 MIN_IDENTIFYING_WORDS = 40
-
-SOURCES_COLUMNS: dict[str, Any] = {
-    "name": str,
-    "type": str,
-    "url": str,
-    "etag": str,
-    "last_modified": str,
-    "last_status": int,
-    "last_error": str,
-    "last_poll": str,
-    "last_success": str,
-    "last_new": str,
-    "next_due": str,
-    "failures": int,
-    "polls": int,
-    "articles": int,
-}
-
-ARTICLES_COLUMNS: dict[str, Any] = {
-    "id": int,
-    "url": str,
-    "guid": str,
-    "source": str,
-    "title": str,
-    "summary": str,
-    "text": str,
-    "author": str,
-    "language": str,
-    "published": str,
-    "date_source": str,
-    "fetched": str,
-    "matched": int,
-    "revision": int,
-    "story_id": int,
-    "fingerprint": str,
-    "text_fingerprint": str,
-}
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC (one place, so tests can control it)."""
-    return datetime.now(UTC)
-
-
-def to_iso(value: datetime | None) -> str | None:
-    """Store datetimes as ISO 8601 UTC text, which sorts correctly."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def from_iso(value: str | None) -> datetime | None:
-    """Inverse of :func:`to_iso`."""
-    return datetime.fromisoformat(value) if value else None
-
-
-def open_database(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) the database at ``path`` in WAL mode with the schema."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-        db = sqlite_utils.Database(conn)
-        db.enable_wal()
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        ensure_schema(db)
-    except (sqlite3.Error, OSError) as exc:
-        raise StoreError(
-            f"cannot open database {path}: {exc}",
-            hint="check [service] database and that the folder is writable",
-        ) from exc
-    return db
-
-
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the crawler's tables and indexes if they are missing."""
-    db["sources"].create(SOURCES_COLUMNS, pk="name", not_null={"type", "url"}, if_not_exists=True)
-    db["articles"].create(
-        ARTICLES_COLUMNS,
-        pk="id",
-        not_null={"url", "source", "fetched"},
-        defaults={"matched": 0, "revision": 0},
-        if_not_exists=True,
-    )
-    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS articles_url ON articles(url, revision)")
-    db.execute("CREATE INDEX IF NOT EXISTS articles_text_fingerprint ON articles(text_fingerprint)")
-    db.execute("CREATE INDEX IF NOT EXISTS articles_story ON articles(story_id)")
-    db.execute("CREATE INDEX IF NOT EXISTS articles_guid ON articles(source, guid)")
-    db.execute(
-        "CREATE INDEX IF NOT EXISTS articles_unmatched ON articles(matched) WHERE matched = 0"
-    )
-    db.execute("CREATE INDEX IF NOT EXISTS articles_fetched ON articles(fetched)")
-
-
-@contextlib.contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """Run a block in one write transaction, taking the write lock before any read."""
-    if db.conn.in_transaction:
-        with db.atomic():
-            yield db
-        return
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.conn.execute("ROLLBACK")
-        raise
-    else:
-        db.conn.execute("COMMIT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +41,7 @@ class SourceState:
     failures: int = 0
 
 
-def sync_sources(db: sqlite_utils.Database, sources: Iterable[tuple[str, str, str]]) -> None:
+def sync_sources(db: Database, sources: Iterable[tuple[str, str, str]]) -> None:
     """Make sure every configured (name, type, url) has a row; keep the state of the rest.
 
     Rows of sources no longer configured are kept (their articles reference them by name)
@@ -173,18 +58,25 @@ def sync_sources(db: sqlite_utils.Database, sources: Iterable[tuple[str, str, st
                 )
 
 
-def _source_row(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
+def _source_row(db: Database, name: str) -> dict[str, Any] | None:
     rows = list(db.query("SELECT * FROM sources WHERE name = ?", [name]))
     return rows[0] if rows else None
 
 
-def load_source_state(db: sqlite_utils.Database, name: str) -> SourceState:
+def load_source_state(db: Database, name: str) -> SourceState:
     """The stored state of one source (empty state for a source never polled)."""
     row = _source_row(db, name)
-    if row is None:
-        return SourceState(name=name)
+    return SourceState(name=name) if row is None else _state_from_row(row)
+
+
+def source_states(db: Database) -> dict[str, SourceState]:
+    """The stored state of every source ever configured, by name."""
+    return {row["name"]: _state_from_row(row) for row in db.query("SELECT * FROM sources")}
+
+
+def _state_from_row(row: dict[str, Any]) -> SourceState:
     return SourceState(
-        name=name,
+        name=row["name"],
         etag=row["etag"],
         last_modified=row["last_modified"],
         last_status=row["last_status"],
@@ -198,7 +90,7 @@ def load_source_state(db: sqlite_utils.Database, name: str) -> SourceState:
 
 
 def record_poll(
-    db: sqlite_utils.Database,
+    db: Database,
     name: str,
     *,
     status: int | None,
@@ -241,7 +133,7 @@ def record_poll(
     return load_source_state(db, name)
 
 
-def is_known(db: sqlite_utils.Database, url: str, *, source: str, guid: str | None) -> bool:
+def is_known(db: Database, url: str, *, source: str, guid: str | None) -> bool:
     """Whether an article with this canonical URL (or this source's GUID) is stored."""
     if next(iter(db.query("SELECT 1 FROM articles WHERE url = ? LIMIT 1", [url])), None):
         return True
@@ -252,7 +144,7 @@ def is_known(db: sqlite_utils.Database, url: str, *, source: str, guid: str | No
 
 
 def store_articles(
-    db: sqlite_utils.Database, articles: Iterable[Article], stories: StoryIndex | None = None
+    db: Database, articles: Iterable[Article], stories: StoryIndex | None = None
 ) -> list[int]:
     """Insert what is new, in one transaction; return the new rows' ids.
 
@@ -271,9 +163,7 @@ def store_articles(
     return new_ids
 
 
-def _store_one(
-    db: sqlite_utils.Database, article: Article, stories: StoryIndex | None
-) -> int | None:
+def _store_one(db: Database, article: Article, stories: StoryIndex | None) -> int | None:
     previous = _latest_revision(db, article)
     if stories is None:
         return None if previous else _insert_article(db, article, revision=0, fingerprint=None)
@@ -300,7 +190,7 @@ def _store_one(
     return row_id
 
 
-def _latest_revision(db: sqlite_utils.Database, article: Article) -> dict[str, Any] | None:
+def _latest_revision(db: Database, article: Article) -> dict[str, Any] | None:
     sql = (
         "SELECT id, url, guid, revision, fingerprint FROM articles "
         "WHERE url = ? OR (source = ? AND guid = ?) ORDER BY revision DESC, id DESC LIMIT 1"
@@ -320,13 +210,13 @@ def _text_fingerprint(stories: StoryIndex, article: Article) -> str | None:
     return stories.fingerprint("", article.body).hex()
 
 
-def _text_known(db: sqlite_utils.Database, text_fingerprint: str) -> bool:
+def _text_known(db: Database, text_fingerprint: str) -> bool:
     sql = "SELECT 1 FROM articles WHERE text_fingerprint = ? LIMIT 1"
     return next(iter(db.query(sql, [text_fingerprint])), None) is not None
 
 
 def _insert_article(
-    db: sqlite_utils.Database, article: Article, *, revision: int, fingerprint: str | None
+    db: Database, article: Article, *, revision: int, fingerprint: str | None
 ) -> int:
     published = article.published
     date_source = article.date_source
@@ -377,13 +267,63 @@ def article_from_row(row: dict[str, Any]) -> Article:
     )
 
 
-def unmatched_articles(db: sqlite_utils.Database, limit: int = 500) -> list[tuple[int, Article]]:
+def unmatched_articles(db: Database, limit: int = 500) -> list[tuple[int, Article]]:
     """Stored articles that rules have not been run against yet, oldest first."""
     rows = db.query("SELECT * FROM articles WHERE matched = 0 ORDER BY id LIMIT ?", [limit])
     return [(row["id"], article_from_row(row)) for row in rows]
 
 
-def get_article(db: sqlite_utils.Database, article_id: int) -> Article | None:
+def get_article(db: Database, article_id: int) -> Article | None:
     """One stored article by id."""
     rows = list(db.query("SELECT * FROM articles WHERE id = ?", [article_id]))
     return article_from_row(rows[0]) if rows else None
+
+
+def mark_matched(db: Database, article_id: int) -> None:
+    """Record that the rules have seen an article; call in the transaction with its matches."""
+    db.execute("UPDATE articles SET matched = 1 WHERE id = ?", [article_id])
+
+
+def articles_fetched_since(db: Database, since: datetime) -> Iterator[tuple[int, Article]]:
+    """Every article fetched at or after ``since``, newest first, with its id."""
+    sql = "SELECT * FROM articles WHERE fetched >= ? ORDER BY fetched DESC, id DESC"
+    for row in db.query(sql, [to_iso(since)]):
+        yield row["id"], article_from_row(row)
+
+
+def new_articles_per_source(db: Database, since: datetime) -> dict[str, int]:
+    """How many articles each source brought in since ``since``."""
+    # "+source": read the day from the fetched index rather than every row in source order.
+    sql = "SELECT source, count(*) AS n FROM articles WHERE fetched >= ? GROUP BY +source"
+    return {row["source"]: row["n"] for row in db.query(sql, [to_iso(since)])}
+
+
+def story_outlets(db: Database, article_id: int) -> tuple[str, ...]:
+    """Other sources that carried the story of ``article_id``, in the order they did."""
+    sql = (
+        "SELECT a.source, min(a.id) AS first FROM articles me "
+        "JOIN articles a ON a.story_id = me.story_id AND a.source != me.source "
+        "WHERE me.id = ? AND me.story_id IS NOT NULL GROUP BY a.source ORDER BY first"
+    )
+    return tuple(row["source"] for row in db.query(sql, [article_id]))
+
+
+def prunable_articles(db: Database, cutoff: datetime, *, after: int, limit: int) -> list[int]:
+    """Ids above ``after`` of matched articles fetched before ``cutoff`` that still have a
+    body, in id order; at most ``limit``."""
+    sql = (
+        "SELECT id FROM articles WHERE fetched < ? AND matched = 1 AND id > ? "
+        "AND (text IS NOT NULL OR summary IS NOT NULL) ORDER BY id LIMIT ?"
+    )
+    return [row["id"] for row in db.query(sql, [to_iso(cutoff), after, limit])]
+
+
+def blank_article_text(db: Database, article_ids: Sequence[int]) -> None:
+    """Drop the text and summary of these articles; the rest of each row stays."""
+    if not article_ids:
+        return
+    marks = ",".join("?" * len(article_ids))
+    db.execute(
+        f"UPDATE articles SET text = NULL, summary = NULL WHERE id IN ({marks})",
+        list(article_ids),
+    )

@@ -7,15 +7,8 @@ starts a new story. The headline is left out of the comparison (outlets rewrite 
 first) unless the article has no text, and so are short "Read more:"/byline/copyright lines.
 See docs/stories.md for the measured trade-offs.
 
-The index lives in SQLite so that a restart does not rebuild it:
-
-* ``stories``: one row per story (``first_article``, ``created``, ``title``).
-* ``story_signatures``: per article its story, its 128-byte MinHash signature and a 64-bit
-  prefix of its content fingerprint (indexed).
-* ``story_bands``: the LSH band hashes of each article long enough for near-duplicate
-  matching. Its primary key ``(band, hash, article_id)`` is the index on ``(band, hash)``
-  and, the table being ``WITHOUT ROWID``, the only copy of the rows.
-* ``story_meta``: the signature scheme the stored values were computed with.
+The index lives in the database (the tables of :mod:`crawler.story_store`), so that a
+restart does not rebuild it.
 
 Adding an article is: shingle, sign, one indexed SELECT for articles sharing a band, verify
 their estimated Jaccard, insert. Texts with fewer than ``MIN_SHINGLES`` distinct shingles
@@ -27,15 +20,13 @@ and only when they have at least ``MIN_EXACT_SHINGLES`` shingles.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import NamedTuple
 
 import numpy as np
-import sqlite_utils
 
-from crawler import signatures
+from crawler import signatures, story_store
+from crawler.db import Database, DatabaseError, to_iso, utcnow
 from crawler.errors import StoreError
 from crawler.shingles import (
     Shingled,
@@ -52,44 +43,6 @@ MIN_EXACT_SHINGLES = 10
 # Verifying costs one 128-byte comparison per candidate; a flood of weak candidates
 # (shared boilerplate) is cut to the ones sharing the most bands.
 MAX_CANDIDATES = 400
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS stories (
-    id INTEGER PRIMARY KEY,
-    first_article INTEGER NOT NULL,
-    created TEXT NOT NULL,
-    title TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS story_signatures (
-    article_id INTEGER PRIMARY KEY,
-    story_id INTEGER NOT NULL REFERENCES stories(id),
-    signature BLOB NOT NULL,
-    fingerprint INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idx_story_signatures_fingerprint
-    ON story_signatures (fingerprint);
-CREATE TABLE IF NOT EXISTS story_bands (
-    band INTEGER NOT NULL,
-    hash INTEGER NOT NULL,
-    article_id INTEGER NOT NULL,
-    PRIMARY KEY (band, hash, article_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS story_meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-INSERT OR IGNORE INTO story_meta (key, value) VALUES ('scheme', '{signatures.SCHEME}');
-"""
-
-_CANDIDATES_SQL = (
-    "SELECT article_id, COUNT(*) AS shared FROM story_bands WHERE "
-    + " OR ".join(["(band = ? AND hash = ?)"] * signatures.BANDS)
-    + f" GROUP BY article_id ORDER BY shared DESC, article_id LIMIT {MAX_CANDIDATES}"
-)
-_INSERT_BANDS_SQL = (
-    "INSERT OR IGNORE INTO story_bands (band, hash, article_id) VALUES "
-    + ", ".join(["(?, ?, ?)"] * signatures.BANDS)
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +101,13 @@ def similarity(a: str, b: str) -> float:
 
 
 class StoryIndex:
-    """Assigns articles to stories, persisted in the caller's SQLite database.
+    """Assigns articles to stories, persisted in the caller's database.
 
     The index never opens or commits a transaction: wrap each :meth:`assign` (together with
     the article's own insert) in the caller's transaction, e.g. ``with db.atomic():``.
     """
 
-    def __init__(self, db: sqlite_utils.Database, *, threshold: float = 0.8) -> None:
+    def __init__(self, db: Database, *, threshold: float = 0.8) -> None:
         if isinstance(threshold, bool) or not isinstance(threshold, int | float):
             raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
         if not 0.0 < threshold <= 1.0:
@@ -168,24 +121,22 @@ class StoryIndex:
             )
         self.db = db
         self.threshold = float(threshold)
-        self._create_tables()
+        self._check_scheme()
 
-    def _create_tables(self) -> None:
+    def _check_scheme(self) -> None:
         try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self.db.execute(statement)
-            row = self.db.execute("SELECT value FROM story_meta WHERE key = 'scheme'").fetchone()
-        except sqlite3.Error as exc:
+            stored = story_store.claim_scheme(self.db, signatures.SCHEME)
+        except DatabaseError as exc:
             raise StoreError(
-                f"could not create the story index tables: {exc}",
-                hint="check that the database file is writable and not corrupt",
+                f"could not read the story index: {exc}",
+                hint="open the database with crawler.db.open_database, which creates its"
+                " tables; check that the file is writable and not corrupt",
             ) from exc
-        if row[0] != signatures.SCHEME:
+        if stored != signatures.SCHEME:
             raise StoreError(
-                f"the story index was built with signature scheme {row[0]!r}, this version"
+                f"the story index was built with signature scheme {stored!r}, this version"
                 f" uses {signatures.SCHEME!r}",
-                hint="drop the stories, story_signatures, story_bands and story_meta tables"
+                hint="empty the stories, story_signatures, story_bands and story_meta tables"
                 " to rebuild the index from the stored articles",
             )
 
@@ -198,7 +149,7 @@ class StoryIndex:
         _check_article(article_id, title, text)
         try:
             return self._assign(article_id, title, text)
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise StoreError(
                 f"could not assign article {article_id} to a story: {exc}",
                 hint="check that the database is writable; the caller's transaction"
@@ -206,12 +157,10 @@ class StoryIndex:
             ) from exc
 
     def _assign(self, article_id: int, title: str, text: str) -> StoryAssignment:
-        existing = self.db.execute(
-            "SELECT story_id FROM story_signatures WHERE article_id = ?", [article_id]
-        ).fetchone()
+        existing = story_store.story_of(self.db, article_id)
         if existing is not None:
             raise StoreError(
-                f"article {article_id} already belongs to story {existing[0]}",
+                f"article {article_id} already belongs to story {existing}",
                 hint="assign each article once, when it is first stored",
             )
         signed = _sign(title, text)
@@ -222,7 +171,7 @@ class StoryIndex:
         if match is None and bands is not None:
             match = self._near_match(signed, bands)
         if match is None:
-            story_id = self._new_story(article_id, title)
+            story_id = story_store.create_story(self.db, article_id, title, _now())
             self._store(article_id, story_id, signed, bands)
             return StoryAssignment(story_id, True, None, None)
         self._store(article_id, match.story_id, signed, bands)
@@ -230,27 +179,15 @@ class StoryIndex:
 
     def _exact_match(self, signed: _Signed) -> _Match | None:
         """The earliest article with the same fingerprint."""
-        row = self.db.execute(
-            "SELECT article_id, story_id FROM story_signatures WHERE fingerprint = ?"
-            " ORDER BY article_id LIMIT 1",
-            [signed.fingerprint_key],
-        ).fetchone()
-        return None if row is None else _Match(row[0], row[1], 1.0)
+        found = story_store.first_with_fingerprint(self.db, signed.fingerprint_key)
+        return None if found is None else _Match(found[0], found[1], 1.0)
 
     def _near_match(self, signed: _Signed, bands: np.ndarray) -> _Match | None:
         """The most similar earlier article at or above the threshold, if any."""
-        params: list[int] = []
-        for band, value in enumerate(bands.tolist()):
-            params.extend((band, value))
-        ids = [row[0] for row in self.db.execute(_CANDIDATES_SQL, params)]
+        ids = story_store.band_candidates(self.db, bands.tolist(), MAX_CANDIDATES)
         if not ids:
             return None
-        marks = ", ".join("?" * len(ids))
-        rows = self.db.execute(
-            "SELECT article_id, story_id, signature FROM story_signatures"
-            f" WHERE article_id IN ({marks}) ORDER BY article_id",
-            ids,
-        ).fetchall()
+        rows = story_store.signatures_of(self.db, ids)
         stored = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.uint8)
         query = signatures.blob_values(signatures.to_blob(signed.values))
         scores = signatures.estimate_jaccard(query, stored.reshape(len(rows), -1))
@@ -261,27 +198,21 @@ class StoryIndex:
             return None
         return _Match(rows[best][0], rows[best][1], round(score, 4))
 
-    def _new_story(self, article_id: int, title: str) -> int:
-        cursor = self.db.execute(
-            "INSERT INTO stories (first_article, created, title) VALUES (?, ?, ?)",
-            [article_id, datetime.now(UTC).isoformat(timespec="seconds"), title],
-        )
-        return int(cursor.lastrowid or 0)
-
     def _store(
         self, article_id: int, story_id: int, signed: _Signed, bands: np.ndarray | None
     ) -> None:
-        self.db.execute(
-            "INSERT INTO story_signatures (article_id, story_id, signature, fingerprint)"
-            " VALUES (?, ?, ?, ?)",
-            [article_id, story_id, signatures.to_blob(signed.values), signed.fingerprint_key],
+        story_store.add_signature(
+            self.db,
+            article_id,
+            story_id,
+            signatures.to_blob(signed.values),
+            signed.fingerprint_key,
+            None if bands is None else bands.tolist(),
         )
-        if bands is None:
-            return
-        params: list[int] = []
-        for band, value in enumerate(bands.tolist()):
-            params.extend((band, value, article_id))
-        self.db.execute(_INSERT_BANDS_SQL, params)
+
+
+def _now() -> str:
+    return to_iso(utcnow()) or ""
 
 
 def _check_article(article_id: object, title: object, text: object) -> None:

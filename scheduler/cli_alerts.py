@@ -12,11 +12,10 @@ from difflib import get_close_matches
 from pathlib import Path
 
 import click
-import sqlite_utils
 
 from alerts.outbox.admin import QueueEntry
+from crawler.db import Database, utcnow
 from crawler.errors import NewswatchError
-from crawler.store import utcnow
 from scheduler.cli import EXIT_FAILURE, config_option, fail, finish, load, main
 from scheduler.config import Config
 
@@ -24,17 +23,14 @@ STATES = ("pending", "retrying", "digest", "bundled", "sent", "failed", "muted")
 SHORT_ERROR, SHORT_TITLE = 60, 48
 
 
-def open_alert_db(config: Config, *, create: bool = True) -> sqlite_utils.Database | None:
-    """The database with the alert tables; None when it does not exist and ``create`` is off."""
-    from alerts.outbox import store as outbox
-    from crawler.store import open_database
+def open_alert_db(config: Config, *, create: bool = True) -> Database | None:
+    """The database, upgraded; None when it does not exist and ``create`` is off."""
+    from crawler.db import open_database
 
     path = config.service.database
     if not create and not path.exists():
         return None
-    db = open_database(path)
-    outbox.ensure_schema(db)
-    return db
+    return open_database(path)
 
 
 def show_time(moment: datetime | None, config: Config) -> str:

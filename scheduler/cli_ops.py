@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
+from crawler.db import utcnow
 from crawler.errors import NewswatchError
-from crawler.store import utcnow
 from scheduler.cli import config_option, fail, load, main
 
 STARTER_CONFIG = "starter_config.toml"

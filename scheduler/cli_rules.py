@@ -11,14 +11,13 @@ from alerts.errors import QueryError
 from alerts.rules.matcher import Document
 from alerts.rules.rule import Rule, validate_rule
 from alerts.rules.tryout import DRAFT, backtest, highlight, try_rule
-from crawler.archive import open_readonly
+from crawler.db import open_readonly, utcnow
 from crawler.durations import parse_duration
 from crawler.errors import FetchError, ParseError
 from crawler.extract import extract_article
 from crawler.feeds import parse_feed
 from crawler.fetch import CrawlManager, FetchRequest, FetchSettings, fetch_feeds
 from crawler.models import Source
-from crawler.store import utcnow
 from scheduler.cli import EXIT_FAILURE, config_option, load, main
 from scheduler.config_models import DEFAULT_USER_AGENT
 from scheduler.runloop import run_async

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 
-from alerts.storylist import list_stories
-from crawler.archive import open_readonly
+from alerts.outbox.matches import list_stories
+from crawler.db import open_readonly, utcnow
 from crawler.durations import parse_duration
-from crawler.store import utcnow
 from scheduler.cli import config_option, load, main
 
 

@@ -8,7 +8,7 @@ from alerts.delivery.health import check_sources
 from alerts.delivery.rounds import deliver_due
 from alerts.outbox.store import outbox_counts
 from alerts.rules.lint import lint_rule
-from crawler.store import utcnow
+from crawler.db import utcnow
 from scheduler.config import Config
 from scheduler.lock import InstanceLock
 from scheduler.polling import poll_sources

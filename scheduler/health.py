@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from crawler.db import utcnow
 from crawler.errors import NewswatchError
-from crawler.store import utcnow
 from scheduler.metrics import Metrics
 
 if TYPE_CHECKING:

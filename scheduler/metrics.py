@@ -18,7 +18,6 @@ match; the outbox gauge is read from the database at scrape time, read-only.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -29,9 +28,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from alerts.outbox.store import outbox_counts
+from crawler.db import DatabaseError, open_readonly, table_names, utcnow
 from crawler.errors import StoreError
-from crawler.store import utcnow
-from scheduler.status import OUTBOX_STATES, open_readonly
+from scheduler.status import OUTBOX_STATES
 
 if TYPE_CHECKING:
     from scheduler.looplag import LoopLagMonitor
@@ -148,7 +147,7 @@ class DeliveriesCollector(Collector):
         family = self._family()
         try:
             counts = self._counts()
-        except (StoreError, sqlite3.Error) as exc:
+        except (StoreError, DatabaseError) as exc:
             # A scrape must not fail because the database is briefly unreadable.
             logger.debug("deliveries gauge: %s", exc)
             return
@@ -164,7 +163,7 @@ class DeliveriesCollector(Collector):
     def _counts(self) -> dict[str, int]:
         db = open_readonly(self.database)
         try:
-            if "outbox" not in db.table_names():
+            if "outbox" not in table_names(db):
                 return {}
             return outbox_counts(db)
         finally:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crawler.retention import apply_retention
+from alerts.outbox.store import unsent_article_ids
+from crawler.db import OptimizeReport
+from crawler.retention import PruneReport, apply_retention
 from scheduler.health import HealthServer, parse_address, service_probe
 from scheduler.looplag import LoopLagMonitor
 from scheduler.metrics import Metrics
@@ -19,6 +23,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RETENTION_EVERY_HOURS = 24
+
+
+def retain(database: Path, keep: timedelta) -> tuple[PruneReport, OptimizeReport]:
+    """The daily retention job: prune article text older than ``keep`` that no alert still
+    waiting to be sent needs (the outbox says which), then optimize the file."""
+    return apply_retention(database, keep, still_needed=unsent_article_ids)
 
 
 class Operations:
@@ -77,7 +87,7 @@ class Operations:
         service = self.service.runtime.config.service
         if service.keep is None:
             return
-        pruned, optimized = await asyncio.to_thread(apply_retention, service.database, service.keep)
+        pruned, optimized = await asyncio.to_thread(retain, service.database, service.keep)
         logger.info("retention: %s; %s", pruned, optimized)
 
     def record_polls(self, summaries: Sequence[PollSummary], seconds: float) -> None:

@@ -32,8 +32,9 @@ from alerts.delivery.rounds import deliver_due
 from alerts.delivery.schedule import parse_cron
 from alerts.outbox.store import next_due_time
 from alerts.routing import match_pending
+from crawler.db import utcnow
 from crawler.models import Source
-from crawler.store import load_source_state, sync_sources, utcnow
+from crawler.store import load_source_state, sync_sources
 from scheduler.config import ConfigError, load_config
 from scheduler.operations import Operations
 from scheduler.polling import poll_sources

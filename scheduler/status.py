@@ -12,7 +12,6 @@ Everything here takes ``now`` as an argument so the output is reproducible.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,13 +19,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
-
 from alerts.delivery.schedule import parse_cron
+from alerts.outbox.matches import rule_match_counts
 from alerts.outbox.store import FAILED, PENDING, RETRYING, SENT, outbox_counts
-from crawler.archive import open_readonly
+from crawler.db import (
+    Database,
+    DatabaseError,
+    open_readonly,
+    schema_version,
+    table_names,
+)
 from crawler.errors import StoreError
-from crawler.store import from_iso, to_iso
+from crawler.store import SourceState, new_articles_per_source, source_states
 from scheduler.config import Config
 
 DAY = timedelta(days=1)
@@ -85,6 +89,7 @@ class Status:
     database: Path
     database_bytes: int
     wal_bytes: int
+    schema_version: int
     sources: tuple[SourceStatus, ...]
     rules: tuple[RuleStatus, ...]
     outbox: dict[str, int]
@@ -95,11 +100,12 @@ def gather_status(config: Config, now: datetime) -> Status:
     path = config.service.database
     db = open_readonly(path)
     try:
-        tables = set(db.table_names())
+        tables = table_names(db)
+        version = schema_version(db)
         sources = tuple(_sources(db, config, tables, now))
         rules = tuple(_rules(db, config, tables, now))
         outbox = outbox_counts(db) if "outbox" in tables else dict.fromkeys(OUTBOX_STATES, 0)
-    except sqlite3.Error as exc:
+    except DatabaseError as exc:
         raise StoreError(f"cannot read database {path}: {exc}") from exc
     finally:
         db.close()
@@ -109,6 +115,7 @@ def gather_status(config: Config, now: datetime) -> Status:
         database=path,
         database_bytes=_size(path),
         wal_bytes=_size(path.with_name(path.name + "-wal")),
+        schema_version=version,
         sources=sources,
         rules=rules,
         outbox={state: outbox.get(state, 0) for state in OUTBOX_STATES},
@@ -123,28 +130,24 @@ def _size(path: Path) -> int:
 
 
 def _sources(
-    db: sqlite_utils.Database, config: Config, tables: set[str], now: datetime
+    db: Database, config: Config, tables: set[str], now: datetime
 ) -> Iterable[SourceStatus]:
-    rows: dict[str, dict[str, Any]] = {}
-    if "sources" in tables:
-        rows = {row["name"]: row for row in db.query("SELECT * FROM sources")}
-    new: dict[str, int] = {}
-    if "articles" in tables:
-        sql = "SELECT source, count(*) AS n FROM articles WHERE fetched >= ? GROUP BY source"
-        new = {row["source"]: row["n"] for row in db.query(sql, [to_iso(now - DAY)])}
+    states = source_states(db) if "sources" in tables else {}
+    new = new_articles_per_source(db, now - DAY) if "articles" in tables else {}
     for name in config.sources:
-        yield _source_status(name, config, rows.get(name, {}), new.get(name, 0), now)
+        state = states.get(name) or SourceState(name=name)
+        yield _source_status(name, config, state, new.get(name, 0), now)
 
 
 def _source_status(
-    name: str, config: Config, row: dict[str, Any], new_24h: int, now: datetime
+    name: str, config: Config, state: SourceState, new_24h: int, now: datetime
 ) -> SourceStatus:
     settings = config.sources[name]
     interval = config.interval_for(name)
     cron = getattr(settings, "cron", None)
-    last_poll = from_iso(row.get("last_poll"))
-    failures = row.get("failures") or 0
-    next_due = from_iso(row.get("next_due"))
+    last_poll = state.last_poll
+    failures = state.failures
+    next_due = state.next_due
     backing_off = bool(failures and next_due)
     next_poll = None
     if settings.enabled and backing_off:
@@ -162,8 +165,8 @@ def _source_status(
         interval=interval,
         cron=cron,
         last_poll=last_poll,
-        last_status=row.get("last_status"),
-        last_error=row.get("last_error"),
+        last_status=state.last_status,
+        last_error=state.last_error,
         new_24h=new_24h,
         failures=failures,
         next_poll=next_poll,
@@ -178,17 +181,10 @@ def next_cron_time(cron: str, timezone: str, after: datetime) -> datetime | None
     return fire.astimezone(UTC) if fire else None
 
 
-def _rules(
-    db: sqlite_utils.Database, config: Config, tables: set[str], now: datetime
-) -> Iterable[RuleStatus]:
+def _rules(db: Database, config: Config, tables: set[str], now: datetime) -> Iterable[RuleStatus]:
     counts: dict[str, tuple[int, int]] = {}
     if "matches" in tables:
-        sql = (
-            "SELECT rule, sum(matched_at >= ?) AS day, count(*) AS week FROM matches "
-            "WHERE matched_at >= ? GROUP BY rule"
-        )
-        params = [to_iso(now - DAY), to_iso(now - WEEK)]
-        counts = {row["rule"]: (row["day"], row["week"]) for row in db.query(sql, params)}
+        counts = rule_match_counts(db, day_since=now - DAY, week_since=now - WEEK)
     for name, settings in config.rules.items():
         day, week = counts.get(name, (0, 0))
         yield RuleStatus(name, settings.enabled, day, week)
@@ -211,6 +207,7 @@ def status_dict(status: Status) -> dict[str, Any]:
             "path": str(status.database),
             "bytes": status.database_bytes,
             "wal_bytes": status.wal_bytes,
+            "schema_version": status.schema_version,
         },
         "sources": [
             {
@@ -255,7 +252,7 @@ def render_table(status: Status) -> str:
         size += f" (+ {human_size(status.wal_bytes)} write-ahead log)"
     lines = [
         f"newswatch status at {_clock(status.now, zone)} ({status.timezone})",
-        f"database: {status.database}, {size}",
+        f"database: {status.database}, {size}, schema version {status.schema_version}",
         "",
     ]
     lines += _table(

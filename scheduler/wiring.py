@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
-
 from alerts.channels.apprise import AppriseChannel
 from alerts.channels.base import Channel
 from alerts.channels.mail import MailChannel
@@ -21,12 +19,12 @@ from alerts.delivery.health import HealthPolicy
 from alerts.delivery.policy import ChannelPolicy, Policy, RulePolicy
 from alerts.delivery.rounds import RetryPolicy
 from alerts.delivery.schedule import QuietHours, mute_deadline, parse_cron
-from alerts.outbox import store as outbox
 from alerts.rules.matcher import Matcher
 from alerts.rules.rule import Rule
+from crawler.db import Database, open_database
 from crawler.fetch import CrawlManager, FetchSettings
 from crawler.models import Source
-from crawler.store import open_database, sync_sources
+from crawler.store import sync_sources
 from crawler.stories import StoryIndex
 from scheduler.config import Config
 
@@ -36,7 +34,7 @@ class Runtime:
     """Everything a poll or a delivery needs, built once per config (re)load."""
 
     config: Config
-    db: sqlite_utils.Database
+    db: Database
     crawls: CrawlManager
     matcher: Matcher
     routes: dict[str, tuple[str, ...]]
@@ -168,15 +166,14 @@ def enabled_sources(config: Config) -> dict[str, Source]:
     return {name: s.to_source() for name, s in config.sources.items() if s.enabled}
 
 
-def open_store(config: Config) -> sqlite_utils.Database:
+def open_store(config: Config) -> Database:
     """Open the database with every stage's tables and the configured sources."""
     db = open_database(config.service.database)
-    outbox.ensure_schema(db)
     sync_sources(db, [(s.name, s.type, s.url) for s in enabled_sources(config).values()])
     return db
 
 
-def build_runtime(config: Config, db: sqlite_utils.Database | None = None) -> Runtime:
+def build_runtime(config: Config, db: Database | None = None) -> Runtime:
     """Build the runtime for ``config`` (reusing ``db`` on reload)."""
     rules = build_rules(config)
     db = db if db is not None else open_store(config)

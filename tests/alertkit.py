@@ -19,17 +19,16 @@ from alerts.channels.base import Channel
 from alerts.delivery.policy import Policy
 from alerts.delivery.rounds import deliver_due
 from alerts.outbox import store as outbox
+from crawler.db import open_database, write_transaction
 from crawler.models import Article
-from crawler.store import open_database, store_articles, write_transaction
+from crawler.store import store_articles
 
 TEXT = "Police raided a suspected scam compound in Sihanoukville on Friday."
 
 
 def make_db(tmp_path: Path) -> sqlite_utils.Database:
-    """A fresh database file with every alert table."""
-    db = open_database(tmp_path / "newswatch.db")
-    outbox.ensure_schema(db)
-    return db
+    """A fresh database file with every table."""
+    return open_database(tmp_path / "newswatch.db")
 
 
 def add_article(

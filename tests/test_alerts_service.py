@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from alerts.delivery.schedule import next_fire
-from crawler.store import utcnow
+from crawler.db import utcnow
 from scheduler.config import load_config
 from scheduler.service import Service
 from scheduler.wiring import build_policy, build_runtime

@@ -13,9 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.outbox import store as outbox
+from crawler.db import open_database, write_transaction
 from crawler.errors import NewswatchError
 from crawler.models import Article
-from crawler.store import open_database, store_articles, write_transaction
+from crawler.store import store_articles
 from scheduler.config import load_config
 from scheduler.health import (
     HealthServer,
@@ -131,7 +132,6 @@ def test_health_deliveries_gauge_is_read_from_the_outbox(tmp_path):
     # No database yet: the scrape still works, without the gauge.
     assert "newswatch_deliveries{" not in metrics.render().decode()
     db = open_database(db_path)
-    outbox.ensure_schema(db)
     ids = store_articles(
         db, [Article(f"https://a.org/{n}", "kt", "t", "s", None, NOW, f"g{n}") for n in (1, 2)]
     )

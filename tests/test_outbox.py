@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from alerts.outbox import store as outbox
+from crawler.db import open_database, write_transaction
 from crawler.models import Article
-from crawler.store import open_database, store_articles, write_transaction
+from crawler.store import store_articles
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def setup(tmp_path):
     db = open_database(tmp_path / "n.db")
-    outbox.ensure_schema(db)
     (article_id,) = store_articles(
         db,
         [Article("https://a.org/1", "kt", "t", "s", None, NOW, "g")],
@@ -71,44 +71,6 @@ def test_outbox_permanent_error_fails_at_once(tmp_path):
     state, _ = outbox.mark_failed_attempt(db, delivery, "HTTP 404", permanent=True, now=NOW)
     assert state == "failed"
     assert outbox.outbox_counts(db)["failed"] == 1
-
-
-def test_outbox_old_database_gains_the_new_columns(tmp_path):
-    db = open_database(tmp_path / "old.db")
-    db["outbox"].create(
-        {
-            "id": int,
-            "key": str,
-            "match_id": int,
-            "rule": str,
-            "article_id": int,
-            "channel": str,
-            "state": str,
-            "attempts": int,
-            "next_attempt": str,
-            "last_error": str,
-            "created": str,
-            "sent_at": str,
-        },
-        pk="id",
-    )
-    db["outbox"].insert(
-        {
-            "key": "r.1.a",
-            "rule": "r",
-            "article_id": 1,
-            "channel": "a",
-            "state": "pending",
-            "attempts": 0,
-            "created": "2026-01-01",
-        }
-    )
-    outbox.ensure_schema(db)
-    columns = db["outbox"].columns_dict
-    assert {"classified", "hold", "digest_due", "notice_id", "requeued"} <= set(columns)
-    (row,) = db.query("SELECT classified FROM outbox")
-    assert row["classified"] == 0
-    assert {"notices", "mutes", "digest_runs", "source_health"} <= set(db.table_names())
 
 
 def test_outbox_next_due_time_covers_digests_and_notices(tmp_path):

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from alerts.outbox import store as outbox
+from crawler import schema
+from crawler.db import open_database
+from crawler.db import write_transaction as transaction
 from crawler.errors import StoreError
 from crawler.models import Article
-from crawler.store import open_database, record_poll, store_articles, sync_sources
-from crawler.store import write_transaction as transaction
+from crawler.store import record_poll, store_articles, sync_sources
 from scheduler.config import load_config
 from scheduler.status import (
     approximate,
@@ -77,7 +79,6 @@ def article(n: int, source: str, fetched: datetime) -> Article:
 def fill(db_path: Path) -> None:
     """Two days of history: polls, articles, matches and deliveries in every state."""
     db = open_database(db_path)
-    outbox.ensure_schema(db)
     sync_sources(
         db,
         [
@@ -155,6 +156,7 @@ def stable(status):
         database=Path("/var/lib/newswatch/newswatch.db"),
         database_bytes=5_263_360,
         wal_bytes=45_352,
+        schema_version=2,
     )
 
 
@@ -192,6 +194,7 @@ def test_status_figures_from_the_database(filled):
     assert status.outbox == {"pending": 2, "retrying": 1, "failed": 1, "sent": 2}
     db_file = filled.service.database
     assert status.database == db_file and status.database_bytes == db_file.stat().st_size
+    assert status.schema_version == schema.LATEST
 
 
 def test_status_leaves_the_database_untouched(filled):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from crawler.db import open_database
 from crawler.models import Article
 from crawler.store import (
     load_source_state,
-    open_database,
     record_poll,
     store_articles,
     sync_sources,

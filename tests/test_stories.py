@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawler import signatures
+from crawler.db import open_database
 from crawler.errors import StoreError
 from crawler.shingles import shingle, strip_boilerplate
 from crawler.stories import MIN_SHINGLES, StoryAssignment, StoryIndex, similarity
@@ -63,7 +64,7 @@ CONTEXT = (
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
-    database = sqlite_utils.Database(tmp_path / "stories.db")
+    database = open_database(tmp_path / "stories.db")
     yield database
     database.close()
 
@@ -176,12 +177,12 @@ def test_assign_khmer_copy_joins_and_thai_text_does_not(index: StoryIndex) -> No
 
 def test_story_index_persists_across_restart(tmp_path: Path) -> None:
     path = tmp_path / "archive.db"
-    db = sqlite_utils.Database(path)
+    db = open_database(path)
     first = _assign(StoryIndex(db), 1, "Raid", RAID_TUESDAY)
     _assign(StoryIndex(db), 2, "Other raid", RAID_THURSDAY)
     db.close()
 
-    reopened = sqlite_utils.Database(path)
+    reopened = open_database(path)
     bands_before = reopened["story_bands"].count
     index = StoryIndex(reopened)
     assert reopened["story_bands"].count == bands_before
@@ -235,7 +236,7 @@ def test_fingerprint_ignores_case_punctuation_and_invisible_marks(index: StoryIn
     st.sampled_from([", ", " - ", "\u200b ", "  ", "; "]),
 )
 def test_fingerprint_separator_noise_property(words: list[str], separator: str) -> None:
-    db = sqlite_utils.Database(memory=True)
+    db = open_database(":memory:")
     try:
         index = StoryIndex(db)
         plain = index.fingerprint("t", " ".join(words))
@@ -289,8 +290,8 @@ def test_threshold_changes_which_rewrites_join(tmp_path: Path) -> None:
     rewrite = " ".join(w if n % 15 else "altered" for n, w in enumerate(words))
     estimate = similarity(RAID_TUESDAY, rewrite)
     assert 0.5 < estimate < 0.8
-    strict_db = sqlite_utils.Database(tmp_path / "strict.db")
-    loose_db = sqlite_utils.Database(tmp_path / "loose.db")
+    strict_db = open_database(tmp_path / "strict.db")
+    loose_db = open_database(tmp_path / "loose.db")
     for db, threshold, joins in ((strict_db, 0.8, False), (loose_db, 0.5, True)):
         index = StoryIndex(db, threshold=threshold)
         first = _assign(index, 1, "Raid", RAID_TUESDAY)
@@ -353,12 +354,13 @@ def test_story_index_refuses_other_signature_scheme(db: sqlite_utils.Database) -
     assert caught.value.hint is not None and "rebuild" in caught.value.hint
 
 
-def test_story_index_reports_unwritable_database(tmp_path: Path) -> None:
-    path = tmp_path / "readonly.db"
+def test_story_index_reports_a_database_without_its_tables(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
     sqlite_utils.Database(path).execute("CREATE TABLE other (x INTEGER)")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    with pytest.raises(StoreError, match="could not create the story index tables"):
+    with pytest.raises(StoreError, match="could not read the story index") as caught:
         StoryIndex(sqlite_utils.Database(conn))
+    assert caught.value.hint is not None and "open_database" in caught.value.hint
     conn.close()
 
 

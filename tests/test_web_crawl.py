@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from crawler.db import open_database
 from crawler.fetch import CrawlManager, FetchSettings
 from crawler.models import Source
-from crawler.store import open_database, record_poll, store_articles, sync_sources
+from crawler.store import record_poll, store_articles, sync_sources
 from crawler.web import SiteResult, crawl_sites
 from tests.test_web_site import (
     ARTICLES,

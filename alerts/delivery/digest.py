@@ -17,25 +17,16 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-import sqlite_utils
-
 from alerts.delivery.policy import Mutes, Policy
 from alerts.delivery.schedule import next_fire
+from alerts.outbox import notices
 from alerts.outbox import store as outbox
-from alerts.outbox.notices import create_notice
-from crawler.store import from_iso, to_iso, write_transaction
+from crawler.db import Database, write_transaction
 
 logger = logging.getLogger(__name__)
 
-_DUE_ROWS = (
-    "SELECT id, rule, hold, created FROM outbox WHERE state = 'digest' AND notice_id IS NULL "
-    "AND channel = ? AND digest_due <= ? ORDER BY id"
-)
 
-
-def bundle_due(
-    db: sqlite_utils.Database, policy: Policy, channels: Iterable[str], now: datetime
-) -> list[int]:
+def bundle_due(db: Database, policy: Policy, channels: Iterable[str], now: datetime) -> list[int]:
     """Create one digest notice per channel with matches (or empty digests) due at ``now``.
 
     Returns the new notices' ids. A channel in its quiet hours is skipped; what it has due
@@ -53,51 +44,43 @@ def bundle_due(
     return created
 
 
-def _bundle_channel(
-    db: sqlite_utils.Database, policy: Policy, channel: str, now: datetime
-) -> int | None:
+def _bundle_channel(db: Database, policy: Policy, channel: str, now: datetime) -> int | None:
     fired = _fired_empty_rules(db, policy, channel, now)
-    if not fired and not _has_due_rows(db, channel, now):
+    if not fired and not outbox.any_held_due(db, channel, now):
         return None
     mutes = Mutes.load(db, policy, now)
     with write_transaction(db):
-        rows = list(db.query(_DUE_ROWS, [channel, to_iso(now)]))
-        muted = [r for r in rows if mutes.note(r["rule"], channel)]
+        rows = outbox.held_due(db, channel, now)
+        muted = [r for r in rows if mutes.note(r.rule, channel)]
         for row in muted:
-            outbox.mark_muted(db, [row["id"]], mutes.note(row["rule"], channel) or "muted")
+            outbox.mark_muted(db, [row.id], mutes.note(row.rule, channel) or "muted")
         rows = [r for r in rows if r not in muted]
         fired = [rule for rule in fired if not mutes.note(rule, channel)]
         if not rows and not fired:
             return None
         notice_id = _create_digest(db, channel, rows, fired, now)
-        for row in rows:
-            db.execute(
-                "UPDATE outbox SET state = 'bundled', notice_id = ? WHERE id = ?",
-                [notice_id, row["id"]],
-            )
-        scheduled = {r["rule"] for r in rows if r["hold"] == "digest"} | set(fired)
+        outbox.bundle(db, [row.id for row in rows], notice_id)
+        scheduled = {r.rule for r in rows if r.hold == "digest"} | set(fired)
         for rule in scheduled:
-            db["digest_runs"].upsert(
-                {"rule": rule, "channel": channel, "last": to_iso(now)}, pk=("rule", "channel")
-            )
+            notices.record_digest_run(db, rule, channel, now)
     logger.info("digest for %s: %d matches bundled", channel, len(rows))
     return notice_id
 
 
 def _create_digest(
-    db: sqlite_utils.Database,
+    db: Database,
     channel: str,
-    rows: list[dict[str, object]],
+    rows: list[outbox.Held],
     fired: list[str],
     now: datetime,
 ) -> int:
-    holds = {r["hold"] for r in rows}
+    holds = {r.hold for r in rows}
     kind = "digest" if fired or "digest" in holds else "quiet" if "quiet" in holds else "overflow"
-    rules = sorted({str(r["rule"]) for r in rows} | set(fired))
-    starts = [from_iso(str(r["created"])) for r in rows]
-    starts += [_last_run(db, rule, channel) for rule in fired]
+    rules = sorted({r.rule for r in rows} | set(fired))
+    starts = [r.created for r in rows]
+    starts += [notices.last_digest_run(db, rule, channel) for rule in fired]
     since = min((s for s in starts if s is not None), default=None)
-    return create_notice(
+    return notices.create_notice(
         db,
         kind=kind,
         channel=channel,
@@ -119,47 +102,22 @@ def digest_title(kind: str, count: int, rules: list[str]) -> str:
     return f"digest: {count} {noun}{names}"
 
 
-def _has_due_rows(db: sqlite_utils.Database, channel: str, now: datetime) -> bool:
-    sql = _DUE_ROWS + " LIMIT 1"
-    return next(iter(db.query(sql, [channel, to_iso(now)])), None) is not None
-
-
-def _fired_empty_rules(
-    db: sqlite_utils.Database, policy: Policy, channel: str, now: datetime
-) -> list[str]:
+def _fired_empty_rules(db: Database, policy: Policy, channel: str, now: datetime) -> list[str]:
     """Rules with ``send_empty`` on ``channel`` whose schedule fired since their last digest."""
     fired = []
     for name, rule in policy.rules.items():
         if rule.digest is None or not rule.send_empty or channel not in rule.channels:
             continue
-        last = _last_run(db, name, channel)
+        last = notices.last_digest_run(db, name, channel)
         if last is None:
-            # First sight of this rule: its first digest covers from now on.
-            with write_transaction(db):
-                db["digest_runs"].insert(
-                    {"rule": name, "channel": channel, "last": to_iso(now)},
-                    pk=("rule", "channel"),
-                    ignore=True,
-                )
+            notices.start_digest_runs(db, name, channel, now)
             continue
         if next_fire(rule.digest, last + timedelta(seconds=1)) <= now:
             fired.append(name)
     return fired
 
 
-def _last_run(db: sqlite_utils.Database, rule: str, channel: str) -> datetime | None:
-    rows = db.query("SELECT last FROM digest_runs WHERE rule = ? AND channel = ?", [rule, channel])
-    row = next(iter(rows), None)
-    return from_iso(row["last"]) if row else None
-
-
-def _defer(db: sqlite_utils.Database, channel: str, now: datetime, until: datetime) -> None:
+def _defer(db: Database, channel: str, now: datetime, until: datetime) -> None:
     """Move what is due during quiet hours to their end, so nothing spins meanwhile."""
-    if not _has_due_rows(db, channel, now):
-        return
-    with write_transaction(db):
-        db.execute(
-            "UPDATE outbox SET digest_due = ? WHERE state = 'digest' AND notice_id IS NULL "
-            "AND channel = ? AND digest_due <= ?",
-            [to_iso(until), channel, to_iso(now)],
-        )
+    if outbox.any_held_due(db, channel, now):
+        outbox.defer_held(db, channel, now, until)

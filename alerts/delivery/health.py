@@ -16,13 +16,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-
-import sqlite_utils
 
 from alerts.outbox.notices import create_notice
+from alerts.outbox.source_health import HealthRecord, load_health, save_health
+from crawler.db import Database, to_iso, write_transaction
 from crawler.durations import format_duration
-from crawler.store import SourceState, from_iso, load_source_state, to_iso, write_transaction
+from crawler.store import SourceState, load_source_state
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +46,6 @@ class HealthEvent:
     status: str
     reason: str
     since: datetime | None = None
-
-
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the ``source_health`` table if missing."""
-    db["source_health"].create(
-        {"source": str, "status": str, "reason": str, "since": str, "tracked": str},
-        pk="source",
-        if_not_exists=True,
-    )
 
 
 def diagnose(
@@ -83,15 +73,12 @@ def diagnose(
 
 
 def check_sources(
-    db: sqlite_utils.Database,
+    db: Database,
     sources: Iterable[str],
     policy: HealthPolicy,
     now: datetime,
 ) -> list[HealthEvent]:
-    """Compare every source's health with the recorded one; queue alerts for the changes.
-
-    Needs the tables of :func:`alerts.outbox.store.ensure_schema`.
-    """
+    """Compare every source's health with the recorded one; queue alerts for the changes."""
     events = []
     for name in sources:
         event = _check_one(db, name, policy, now)
@@ -100,41 +87,26 @@ def check_sources(
     return events
 
 
-def _check_one(
-    db: sqlite_utils.Database, name: str, policy: HealthPolicy, now: datetime
-) -> HealthEvent | None:
-    row = _health_row(db, name)
-    tracked = from_iso(row["tracked"]) if row else None
+def _check_one(db: Database, name: str, policy: HealthPolicy, now: datetime) -> HealthEvent | None:
+    record = load_health(db, name)
+    tracked = record.tracked if record else None
     state = load_source_state(db, name)
     reason = diagnose(state, policy, tracked or now, now)
-    before = row["status"] if row else OK
+    before = record.status if record else OK
     after = BROKEN if reason else OK
-    if row is not None and before == after and (after == OK or row["reason"] == reason):
+    if record is not None and before == after and (after == OK or record.reason == reason):
         return None
     event = None
     if before != after:
-        since = from_iso(row["since"]) if row and after == OK else None
+        since = record.since if record and after == OK else None
         text = reason or _recovery_reason(state)
         event = HealthEvent(name, "broken" if after == BROKEN else "recovered", text, since)
     with write_transaction(db):
-        db["source_health"].upsert(
-            {
-                "source": name,
-                "status": after,
-                "reason": reason,
-                "since": to_iso(now) if before != after else (row["since"] if row else None),
-                "tracked": to_iso(tracked or now),
-            },
-            pk="source",
-        )
+        changed_at = now if before != after else (record.since if record else None)
+        save_health(db, HealthRecord(name, after, reason, changed_at, tracked or now))
         if event is not None:
             _queue(db, event, state, policy, now)
     return event
-
-
-def _health_row(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
-    rows = db.query("SELECT * FROM source_health WHERE source = ?", [name])
-    return next(iter(rows), None)
 
 
 def _recovery_reason(state: SourceState) -> str:
@@ -148,7 +120,7 @@ def _recovery_reason(state: SourceState) -> str:
 
 
 def _queue(
-    db: sqlite_utils.Database,
+    db: Database,
     event: HealthEvent,
     state: SourceState,
     policy: HealthPolicy,

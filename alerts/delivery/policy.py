@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
 from apscheduler.triggers.cron import CronTrigger
 
 from alerts.delivery.schedule import QuietHours, next_fire
@@ -28,7 +27,7 @@ from alerts.outbox import store as outbox
 from alerts.outbox.mutes import active_mutes
 from alerts.outbox.notices import Notice, mute_notices, postpone_notices
 from alerts.outbox.retry import RetryPolicy
-from crawler.store import from_iso, to_iso, write_transaction
+from crawler.db import Database, to_iso, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ class Mutes:
         self.now = now
 
     @classmethod
-    def load(cls, db: sqlite_utils.Database, policy: Policy, now: datetime) -> Mutes:
+    def load(cls, db: Database, policy: Policy, now: datetime) -> Mutes:
         """Read the stored mutes running at ``now``."""
         return cls(policy, active_mutes(db, now), now)
 
@@ -114,37 +113,31 @@ class Mutes:
         return f"{moment.astimezone(self.policy.zone):%Y-%m-%d %H:%M %Z}"
 
 
-def classify_new(db: sqlite_utils.Database, policy: Policy, now: datetime) -> int:
+def classify_new(db: Database, policy: Policy, now: datetime) -> int:
     """Apply rule mutes and digest schedules to outbox rows not looked at yet.
 
     Returns the number of rows looked at. A digest row is due at the first firing of its
     rule's schedule at or after the match.
     """
-    rows = list(
-        db.query(
-            "SELECT id, rule, channel, created FROM outbox WHERE state = ? AND classified = 0",
-            [outbox.PENDING],
-        )
-    )
+    rows = outbox.unclassified(db)
     if not rows:
         return 0
     mutes = Mutes.load(db, policy, now)
     with write_transaction(db):
         for row in rows:
-            rule = policy.rule(row["rule"])
-            note = mutes.note(row["rule"], row["channel"])
+            rule = policy.rule(row.rule)
+            note = mutes.note(row.rule, row.channel)
             if note is not None:
-                outbox.mark_muted(db, [row["id"]], note)
+                outbox.mark_muted(db, [row.id], note)
             elif rule.digest is not None:
-                created = from_iso(row["created"]) or now
-                outbox.hold(db, [row["id"]], "digest", next_fire(rule.digest, created))
+                outbox.hold(db, [row.id], "digest", next_fire(rule.digest, row.created or now))
             else:
-                db.execute("UPDATE outbox SET classified = 1 WHERE id = ?", [row["id"]])
+                outbox.release(db, [row.id])
     return len(rows)
 
 
 def gate_deliveries(
-    db: sqlite_utils.Database,
+    db: Database,
     policy: Policy,
     mutes: Mutes,
     channel: str,
@@ -184,7 +177,7 @@ def gate_deliveries(
 
 
 def gate_notices(
-    db: sqlite_utils.Database,
+    db: Database,
     policy: Policy,
     mutes: Mutes,
     channel: str,
@@ -207,34 +200,12 @@ def gate_notices(
     return list(notices)
 
 
-def sent_in_window(db: sqlite_utils.Database, channel: str, now: datetime) -> int:
+def sent_in_window(db: Database, channel: str, now: datetime) -> int:
     """Messages ``channel`` sent in the hour before ``now`` (a digest counts once)."""
-    start = to_iso(now - WINDOW)
-    row = next(
-        iter(
-            db.query(
-                "SELECT (SELECT count(*) FROM outbox WHERE channel = ? AND sent_at > ? "
-                "AND notice_id IS NULL) + (SELECT count(*) FROM notices WHERE channel = ? "
-                "AND state = 'sent' AND sent_at > ?) AS n",
-                [channel, start, channel, start],
-            )
-        )
-    )
-    return int(row["n"])
+    return outbox.sent_since(db, channel, now - WINDOW)
 
 
-def window_reopens(db: sqlite_utils.Database, channel: str, now: datetime) -> datetime:
+def window_reopens(db: Database, channel: str, now: datetime) -> datetime:
     """When the hourly window of ``channel`` has room again: an hour after its oldest send."""
-    start = to_iso(now - WINDOW)
-    row = next(
-        iter(
-            db.query(
-                "SELECT min(t) AS t FROM (SELECT min(sent_at) AS t FROM outbox WHERE channel = ? "
-                "AND sent_at > ? AND notice_id IS NULL UNION ALL SELECT min(sent_at) FROM "
-                "notices WHERE channel = ? AND state = 'sent' AND sent_at > ?)",
-                [channel, start, channel, start],
-            )
-        )
-    )
-    oldest = from_iso(row["t"]) or now
+    oldest = outbox.first_sent_since(db, channel, now - WINDOW) or now
     return max(oldest, now - WINDOW) + WINDOW

@@ -20,8 +20,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
-
 from alerts.channels.base import Channel
 from alerts.delivery.digest import bundle_due
 from alerts.delivery.policy import Mutes, Policy, classify_new, gate_deliveries, gate_notices
@@ -37,7 +35,7 @@ from alerts.outbox.notices import (
 from alerts.outbox.retry import RetryPolicy
 from alerts.records import Notification
 from alerts.render.compose import build_alert, build_notification, sample_alert
-from crawler.store import utcnow
+from crawler.db import Database, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +56,7 @@ class _Job:
 
 
 async def deliver_due(
-    db: sqlite_utils.Database,
+    db: Database,
     channels: Mapping[str, Channel],
     policy: Policy | RetryPolicy | None = None,
     *,
@@ -105,7 +103,7 @@ def _by_channel(items: list) -> dict[str, list]:
     return grouped
 
 
-def _alert_job(db: sqlite_utils.Database, delivery: outbox.Delivery, policy: Policy) -> _Job:
+def _alert_job(db: Database, delivery: outbox.Delivery, policy: Policy) -> _Job:
     def failed(
         error: str, permanent: bool, retry_after: float | None, when: datetime
     ) -> tuple[str, datetime | None]:
@@ -129,7 +127,7 @@ def _alert_job(db: sqlite_utils.Database, delivery: outbox.Delivery, policy: Pol
     )
 
 
-def _notice_job(db: sqlite_utils.Database, notice: Notice, policy: Policy) -> _Job:
+def _notice_job(db: Database, notice: Notice, policy: Policy) -> _Job:
     def failed(
         error: str, permanent: bool, retry_after: float | None, when: datetime
     ) -> tuple[str, datetime | None]:

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
-from crawler.store import from_iso, to_iso, write_transaction
+from crawler.db import Database, from_iso, to_iso, write_transaction
 
 NOTICE_PREFIX = "n"
 
@@ -41,9 +39,7 @@ class RetryResult:
     refused: list[str]
 
 
-def list_entries(
-    db: sqlite_utils.Database, *, state: str | None = None, limit: int = 50
-) -> list[QueueEntry]:
+def list_entries(db: Database, *, state: str | None = None, limit: int = 50) -> list[QueueEntry]:
     """Alerts and notices, newest first, optionally only those in ``state``."""
     where, params = ("WHERE o.state = ?", [state]) if state else ("", [])
     alert_rows = db.query(
@@ -97,7 +93,7 @@ def _notice_entry(row: dict[str, Any]) -> QueueEntry:
     )
 
 
-def retry(db: sqlite_utils.Database, ids: list[str], now: datetime) -> RetryResult:
+def retry(db: Database, ids: list[str], now: datetime) -> RetryResult:
     """Queue the failed messages ``ids`` again, due at ``now``, with a fresh attempt count."""
     retried, refused = [], []
     for given in ids:
@@ -116,14 +112,12 @@ def retry(db: sqlite_utils.Database, ids: list[str], now: datetime) -> RetryResu
     return RetryResult(retried, refused)
 
 
-def retry_all_failed(db: sqlite_utils.Database, now: datetime) -> int:
+def retry_all_failed(db: Database, now: datetime) -> int:
     """Queue every failed alert and notice again, due at ``now``; returns how many."""
     return _requeue(db, "outbox", now) + _requeue(db, "notices", now)
 
 
-def _requeue(
-    db: sqlite_utils.Database, table: str, now: datetime, row_id: int | None = None
-) -> int:
+def _requeue(db: Database, table: str, now: datetime, row_id: int | None = None) -> int:
     """Failed rows of ``table`` (all, or the one ``row_id``) back to pending, due ``now``."""
     # classified = 1: a message queued again by hand skips the rule's digest and mute step.
     extra = ", classified = 1" if table == "outbox" else ""

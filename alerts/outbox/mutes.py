@@ -10,25 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-import sqlite_utils
-
-from crawler.store import from_iso, to_iso, utcnow, write_transaction
+from crawler.db import Database, from_iso, to_iso, utcnow, write_transaction
 
 MuteKind = Literal["rule", "channel"]
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the ``mutes`` table if missing."""
-    db["mutes"].create(
-        {"kind": str, "name": str, "until": str, "created": str},
-        pk=("kind", "name"),
-        not_null={"until"},
-        if_not_exists=True,
-    )
-
-
 def set_mute(
-    db: sqlite_utils.Database,
+    db: Database,
     kind: MuteKind,
     name: str,
     until: datetime,
@@ -47,14 +35,14 @@ def set_mute(
         )
 
 
-def clear_mute(db: sqlite_utils.Database, kind: MuteKind, name: str) -> bool:
+def clear_mute(db: Database, kind: MuteKind, name: str) -> bool:
     """Lift a stored mute; returns whether there was one."""
     with write_transaction(db):
         cursor = db.execute("DELETE FROM mutes WHERE kind = ? AND name = ?", [kind, name])
     return cursor.rowcount > 0
 
 
-def active_mutes(db: sqlite_utils.Database, now: datetime) -> dict[tuple[str, str], datetime]:
+def active_mutes(db: Database, now: datetime) -> dict[tuple[str, str], datetime]:
     """``(kind, name) -> until`` for every stored mute still running at ``now``."""
     rows = db.query("SELECT kind, name, until FROM mutes WHERE until > ?", [to_iso(now)])
     found: dict[tuple[str, str], datetime] = {}

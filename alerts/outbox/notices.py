@@ -3,7 +3,8 @@
 A digest notice bundles outbox rows (their ``notice_id`` points at it); sending it marks
 all of them sent in the same transaction, so a digest is delivered once or, after a crash
 between the receiver's answer and the commit, again with the same key. An operations
-notice carries its content (which source broke or recovered) in ``payload``.
+notice carries its content (which source broke or recovered) in ``payload``. The
+``digest_runs`` table, also kept here, says when each (rule, channel) last had a digest.
 
 Notices go through the same states and backoff as single alerts: ``pending``,
 ``retrying``, ``sent``, ``failed``, ``muted``.
@@ -18,48 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from alerts.outbox.retry import RetryPolicy, judge_failure
-from crawler.store import from_iso, to_iso, write_transaction
+from crawler.db import Database, from_iso, to_iso, write_transaction
 
 KINDS = ("digest", "quiet", "overflow", "ops")
-NOTICE_COLUMNS: dict[str, Any] = {
-    "id": int,
-    "key": str,
-    "kind": str,
-    "channel": str,
-    "state": str,
-    "attempts": int,
-    "next_attempt": str,
-    "last_error": str,
-    "created": str,
-    "sent_at": str,
-    "since": str,
-    "title": str,
-    "payload": str,
-    "requeued": str,
-}
-
-
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the ``notices`` and ``digest_runs`` tables if missing."""
-    db["notices"].create(
-        NOTICE_COLUMNS,
-        pk="id",
-        not_null={"key", "kind", "channel", "state"},
-        defaults={"attempts": 0},
-        if_not_exists=True,
-    )
-    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS notices_key ON notices(key)")
-    db.execute("CREATE INDEX IF NOT EXISTS notices_due ON notices(state, next_attempt)")
-    db.execute("CREATE INDEX IF NOT EXISTS notices_sent ON notices(channel, sent_at)")
-    # When each (rule, channel) last had a digest: the start of the next one.
-    db["digest_runs"].create(
-        {"rule": str, "channel": str, "last": str},
-        pk=("rule", "channel"),
-        if_not_exists=True,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +47,7 @@ class Notice:
 
 
 def create_notice(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     kind: str,
     channel: str,
@@ -139,7 +102,7 @@ def notice_from_row(row: dict[str, Any]) -> Notice:
     )
 
 
-def due_notices(db: sqlite_utils.Database, now: datetime, limit: int = 100) -> list[Notice]:
+def due_notices(db: Database, now: datetime, limit: int = 100) -> list[Notice]:
     """Pending and retrying notices whose time has come, oldest first."""
     rows = db.query(
         "SELECT * FROM notices WHERE state IN ('pending', 'retrying') AND next_attempt <= ? "
@@ -149,7 +112,7 @@ def due_notices(db: sqlite_utils.Database, now: datetime, limit: int = 100) -> l
     return [notice_from_row(row) for row in rows]
 
 
-def mark_notice_sent(db: sqlite_utils.Database, notice_id: int, when: datetime) -> None:
+def mark_notice_sent(db: Database, notice_id: int, when: datetime) -> None:
     """Record a delivered notice and, for a digest, every alert it carried."""
     with write_transaction(db):
         db.execute(
@@ -165,7 +128,7 @@ def mark_notice_sent(db: sqlite_utils.Database, notice_id: int, when: datetime) 
 
 
 def mark_notice_failed(
-    db: sqlite_utils.Database,
+    db: Database,
     notice: Notice,
     error: str,
     *,
@@ -192,7 +155,7 @@ def mark_notice_failed(
     return failure.state, failure.next_attempt
 
 
-def mute_notices(db: sqlite_utils.Database, ids: Iterable[int], note: str) -> None:
+def mute_notices(db: Database, ids: Iterable[int], note: str) -> None:
     """Record notices (and the alerts they carry) as muted."""
     with write_transaction(db):
         for notice_id in ids:
@@ -204,14 +167,39 @@ def mute_notices(db: sqlite_utils.Database, ids: Iterable[int], note: str) -> No
             )
 
 
-def postpone_notices(db: sqlite_utils.Database, ids: Iterable[int], until: datetime) -> None:
+def postpone_notices(db: Database, ids: Iterable[int], until: datetime) -> None:
     """Hold notices that were not tried because their channel is down or quiet."""
     with write_transaction(db):
         for notice_id in ids:
             db["notices"].update(notice_id, {"next_attempt": to_iso(until)})
 
 
-def notice_counts(db: sqlite_utils.Database) -> dict[str, int]:
+def notice_counts(db: Database) -> dict[str, int]:
     """Number of notices in each state."""
     rows = db.query("SELECT state, count(*) AS n FROM notices GROUP BY state")
     return {row["state"]: row["n"] for row in rows}
+
+
+def last_digest_run(db: Database, rule: str, channel: str) -> datetime | None:
+    """When ``rule`` last had a digest on ``channel`` (or was first seen there)."""
+    rows = db.query("SELECT last FROM digest_runs WHERE rule = ? AND channel = ?", [rule, channel])
+    row = next(iter(rows), None)
+    return from_iso(row["last"]) if row else None
+
+
+def record_digest_run(db: Database, rule: str, channel: str, when: datetime) -> None:
+    """Remember that ``rule`` had a digest on ``channel`` at ``when``; call in a transaction."""
+    db.execute(
+        "INSERT INTO digest_runs (rule, channel, last) VALUES (?, ?, ?) "
+        "ON CONFLICT (rule, channel) DO UPDATE SET last = excluded.last",
+        [rule, channel, to_iso(when)],
+    )
+
+
+def start_digest_runs(db: Database, rule: str, channel: str, when: datetime) -> None:
+    """First sight of ``rule`` on ``channel``: its first digest covers from ``when`` on."""
+    with write_transaction(db):
+        db.execute(
+            "INSERT OR IGNORE INTO digest_runs (rule, channel, last) VALUES (?, ?, ?)",
+            [rule, channel, to_iso(when)],
+        )

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from crawler.store import to_iso
+from crawler.db import to_iso
 
 FIRST_RETRY_SECONDS = 15.0
 MAX_RETRY_SECONDS = 3600.0

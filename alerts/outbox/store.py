@@ -19,6 +19,9 @@ Outbox states:
   which is being delivered;
 - ``sent``; ``failed`` (permanent error, too many attempts, or too old); ``muted``
   (the rule or channel was muted: recorded, never sent).
+
+The first four are :data:`UNSENT`: the message is still to be rendered from its article.
+Other packages ask :func:`unsent_article_ids` instead of copying the list.
 """
 
 from __future__ import annotations
@@ -29,10 +32,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
-from alerts.delivery import health
-from alerts.outbox import mutes, notices
 from alerts.outbox.retry import (
     FIRST_RETRY_SECONDS,
     MAX_RETRY_SECONDS,
@@ -41,20 +40,22 @@ from alerts.outbox.retry import (
     retry_delay,
 )
 from alerts.records import Hit
-from crawler.store import from_iso, to_iso, utcnow, write_transaction
+from crawler.db import Database, from_iso, to_iso, utcnow, write_transaction
 
 PENDING, RETRYING, SENT, FAILED = "pending", "retrying", "sent", "failed"
 DIGEST, BUNDLED, MUTED = "digest", "bundled", "muted"
 STATES = (PENDING, RETRYING, DIGEST, BUNDLED, SENT, FAILED, MUTED)
+# Not sent yet, and still to be: the message will be rendered from its article later.
+UNSENT = (PENDING, RETRYING, DIGEST, BUNDLED)
 
 __all__ = [
+    "UNSENT",
     "FIRST_RETRY_SECONDS",
     "MAX_RETRY_SECONDS",
     "Delivery",
     "Hit",
     "delivery_key",
     "due_deliveries",
-    "ensure_schema",
     "hold",
     "mark_failed_attempt",
     "mark_sent",
@@ -63,64 +64,8 @@ __all__ = [
     "postpone",
     "record_match",
     "retry_delay",
+    "unsent_article_ids",
 ]
-
-OUTBOX_COLUMNS: dict[str, Any] = {
-    "id": int,
-    "key": str,
-    "match_id": int,
-    "rule": str,
-    "article_id": int,
-    "channel": str,
-    "state": str,
-    "attempts": int,
-    "next_attempt": str,
-    "last_error": str,
-    "created": str,
-    "sent_at": str,
-    "classified": int,
-    "hold": str,
-    "digest_due": str,
-    "notice_id": int,
-    "requeued": str,
-}
-# Columns added after the first release; older databases get them on open.
-_LATER_COLUMNS = ("classified", "hold", "digest_due", "notice_id", "requeued")
-
-
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the alert tables (matches, outbox, notices, mutes, source health) if missing."""
-    db["matches"].create(
-        {"id": int, "rule": str, "article_id": int, "matched_at": str, "hits": str},
-        pk="id",
-        not_null={"rule", "article_id"},
-        foreign_keys=[("article_id", "articles", "id")],
-        if_not_exists=True,
-    )
-    db.execute(
-        "CREATE UNIQUE INDEX IF NOT EXISTS matches_rule_article ON matches(rule, article_id)"
-    )
-    db["outbox"].create(
-        OUTBOX_COLUMNS,
-        pk="id",
-        not_null={"key", "rule", "article_id", "channel", "state"},
-        defaults={"attempts": 0, "classified": 0},
-        foreign_keys=[("match_id", "matches", "id")],
-        if_not_exists=True,
-    )
-    present = db["outbox"].columns_dict
-    for column in _LATER_COLUMNS:
-        if column not in present:
-            default = 0 if column == "classified" else None
-            db["outbox"].add_column(column, OUTBOX_COLUMNS[column], not_null_default=default)
-    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS outbox_key ON outbox(key)")
-    db.execute("CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_attempt)")
-    db.execute("CREATE INDEX IF NOT EXISTS outbox_sent ON outbox(channel, sent_at)")
-    db.execute("CREATE INDEX IF NOT EXISTS outbox_notice ON outbox(notice_id)")
-    db.execute("CREATE INDEX IF NOT EXISTS outbox_unclassified ON outbox(id) WHERE classified = 0")
-    notices.ensure_schema(db)
-    mutes.ensure_schema(db)
-    health.ensure_schema(db)
 
 
 def delivery_key(rule: str, article_id: int, channel: str) -> str:
@@ -129,7 +74,7 @@ def delivery_key(rule: str, article_id: int, channel: str) -> str:
 
 
 def record_match(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     rule: str,
     article_id: int,
@@ -197,9 +142,7 @@ class Delivery:
 _DELIVERY_SQL = "SELECT o.*, m.hits FROM outbox o JOIN matches m ON m.id = o.match_id "
 
 
-def due_deliveries(
-    db: sqlite_utils.Database, now: datetime | None = None, limit: int = 200
-) -> list[Delivery]:
+def due_deliveries(db: Database, now: datetime | None = None, limit: int = 200) -> list[Delivery]:
     """Pending and retrying deliveries whose time has come, oldest first."""
     now = now or utcnow()
     rows = db.query(
@@ -209,7 +152,7 @@ def due_deliveries(
     return [delivery_from_row(row) for row in rows]
 
 
-def bundled_deliveries(db: sqlite_utils.Database, notice_id: int) -> list[Delivery]:
+def bundled_deliveries(db: Database, notice_id: int) -> list[Delivery]:
     """The deliveries that travel in the digest message ``notice_id``."""
     rows = db.query(_DELIVERY_SQL + "WHERE o.notice_id = ? ORDER BY o.id", [notice_id])
     return [delivery_from_row(row) for row in rows]
@@ -232,7 +175,7 @@ def delivery_from_row(row: dict[str, Any]) -> Delivery:
     )
 
 
-def next_due_time(db: sqlite_utils.Database, channels: Iterable[str]) -> datetime | None:
+def next_due_time(db: Database, channels: Iterable[str]) -> datetime | None:
     """When the next message through one of ``channels`` falls due: a delivery, a digest
     or an operations alert. ``None`` when nothing waits."""
     names = list(channels)
@@ -252,7 +195,7 @@ def next_due_time(db: sqlite_utils.Database, channels: Iterable[str]) -> datetim
     return from_iso(row["t"])
 
 
-def mark_sent(db: sqlite_utils.Database, delivery_id: int, when: datetime | None = None) -> None:
+def mark_sent(db: Database, delivery_id: int, when: datetime | None = None) -> None:
     """Record a successful delivery."""
     with write_transaction(db):
         db["outbox"].update(
@@ -263,7 +206,7 @@ def mark_sent(db: sqlite_utils.Database, delivery_id: int, when: datetime | None
 
 
 def mark_failed_attempt(
-    db: sqlite_utils.Database,
+    db: Database,
     delivery: Delivery,
     error: str,
     *,
@@ -288,14 +231,14 @@ def mark_failed_attempt(
     return failure.state, failure.next_attempt
 
 
-def postpone(db: sqlite_utils.Database, ids: Iterable[int], until: datetime) -> None:
+def postpone(db: Database, ids: Iterable[int], until: datetime) -> None:
     """Hold deliveries that were not tried because their channel is down or quiet."""
     with write_transaction(db):
         for delivery_id in ids:
             db["outbox"].update(delivery_id, {"next_attempt": to_iso(until)})
 
 
-def hold(db: sqlite_utils.Database, ids: Iterable[int], reason: str, due: datetime) -> None:
+def hold(db: Database, ids: Iterable[int], reason: str, due: datetime) -> None:
     """Move deliveries to the ``digest`` state: they go out together at ``due``.
 
     ``reason`` is ``digest`` (the rule's schedule), ``quiet`` (the channel's quiet hours)
@@ -309,16 +252,133 @@ def hold(db: sqlite_utils.Database, ids: Iterable[int], reason: str, due: dateti
             )
 
 
-def mark_muted(db: sqlite_utils.Database, ids: Iterable[int], note: str) -> None:
+def mark_muted(db: Database, ids: Iterable[int], note: str) -> None:
     """Record deliveries as muted: kept for the record, never sent."""
     with write_transaction(db):
         for delivery_id in ids:
             db["outbox"].update(delivery_id, {"state": MUTED, "last_error": note, "classified": 1})
 
 
-def outbox_counts(db: sqlite_utils.Database) -> dict[str, int]:
+def outbox_counts(db: Database) -> dict[str, int]:
     """Number of outbox rows in each state."""
     counts = dict.fromkeys(STATES, 0)
     for row in db.query("SELECT state, count(*) AS n FROM outbox GROUP BY state"):
         counts[row["state"]] = row["n"]
     return counts
+
+
+def unsent_article_ids(db: Database) -> set[int]:
+    """Articles with an alert not sent yet, alone or in a digest: their text is still needed.
+
+    Retention asks this before it blanks old article bodies (see :mod:`crawler.retention`).
+    """
+    marks = ",".join("?" * len(UNSENT))
+    sql = f"SELECT DISTINCT article_id FROM outbox WHERE state IN ({marks})"
+    return {row["article_id"] for row in db.query(sql, list(UNSENT))}
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """An outbox row the delivery policy has not looked at yet."""
+
+    id: int
+    rule: str
+    channel: str
+    created: datetime | None
+
+
+def unclassified(db: Database) -> list[Queued]:
+    """New pending rows, not yet muted, held for a digest or released, oldest first."""
+    rows = db.query(
+        "SELECT id, rule, channel, created FROM outbox WHERE state = ? AND classified = 0 "
+        "ORDER BY id",
+        [PENDING],
+    )
+    return [Queued(r["id"], r["rule"], r["channel"], from_iso(r["created"])) for r in rows]
+
+
+def release(db: Database, ids: Iterable[int]) -> None:
+    """Let deliveries go out as soon as they are due: the policy has nothing to hold."""
+    with write_transaction(db):
+        for delivery_id in ids:
+            db.execute("UPDATE outbox SET classified = 1 WHERE id = ?", [delivery_id])
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A delivery waiting in the ``digest`` state."""
+
+    id: int
+    rule: str
+    hold: str
+    created: datetime | None
+
+
+_HELD_DUE = (
+    "SELECT id, rule, hold, created FROM outbox WHERE state = ? AND notice_id IS NULL "
+    "AND channel = ? AND digest_due <= ? ORDER BY id"
+)
+
+
+def held_due(db: Database, channel: str, now: datetime) -> list[Held]:
+    """Deliveries on ``channel`` held for a digest that is due at ``now``."""
+    rows = db.query(_HELD_DUE, [DIGEST, channel, to_iso(now)])
+    return [Held(r["id"], r["rule"], r["hold"], from_iso(r["created"])) for r in rows]
+
+
+def any_held_due(db: Database, channel: str, now: datetime) -> bool:
+    """Whether :func:`held_due` would find anything."""
+    rows = db.query(_HELD_DUE + " LIMIT 1", [DIGEST, channel, to_iso(now)])
+    return next(iter(rows), None) is not None
+
+
+def bundle(db: Database, ids: Iterable[int], notice_id: int) -> None:
+    """Put held deliveries into the digest message ``notice_id``; call inside a transaction."""
+    for delivery_id in ids:
+        db.execute(
+            "UPDATE outbox SET state = ?, notice_id = ? WHERE id = ?",
+            [BUNDLED, notice_id, delivery_id],
+        )
+
+
+def defer_held(db: Database, channel: str, now: datetime, until: datetime) -> None:
+    """Move the digest time of what is due on ``channel`` at ``now`` to ``until``."""
+    with write_transaction(db):
+        db.execute(
+            "UPDATE outbox SET digest_due = ? WHERE state = ? AND notice_id IS NULL "
+            "AND channel = ? AND digest_due <= ?",
+            [to_iso(until), DIGEST, channel, to_iso(now)],
+        )
+
+
+def sent_since(db: Database, channel: str, since: datetime) -> int:
+    """Messages ``channel`` sent after ``since``: single alerts, and digests and operations
+    alerts once each."""
+    start = to_iso(since)
+    row = next(
+        iter(
+            db.query(
+                "SELECT (SELECT count(*) FROM outbox WHERE channel = ? AND sent_at > ? "
+                "AND notice_id IS NULL) + (SELECT count(*) FROM notices WHERE channel = ? "
+                "AND state = 'sent' AND sent_at > ?) AS n",
+                [channel, start, channel, start],
+            )
+        )
+    )
+    return int(row["n"])
+
+
+def first_sent_since(db: Database, channel: str, since: datetime) -> datetime | None:
+    """When ``channel`` first sent a message after ``since`` (counted as in :func:`sent_since`)."""
+    start = to_iso(since)
+    row = next(
+        iter(
+            db.query(
+                "SELECT min(t) AS t FROM (SELECT min(sent_at) AS t FROM outbox WHERE channel = ? "
+                "AND sent_at > ? AND notice_id IS NULL UNION ALL SELECT min(sent_at) FROM "
+                "notices WHERE channel = ? AND state = 'sent' AND sent_at > ?)",
+                [channel, start, channel, start],
+            )
+        )
+    )
+    return from_iso(row["t"])

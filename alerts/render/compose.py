@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import sqlite_utils
-
 from alerts.outbox.notices import Notice
 from alerts.outbox.store import Delivery, bundled_deliveries
 from alerts.records import Alert, Digest, DigestSection, Hit, Notification, OpsAlert
 from alerts.routing import document_for
 from alerts.rules.snippets import Snippet, make_snippets
-from crawler.archive import story_outlets
+from crawler.db import Database, from_iso
 from crawler.models import Article
-from crawler.store import from_iso, get_article
+from crawler.store import get_article, story_outlets
 
 SAMPLE_TEXT = (
     "Police on Friday raided a suspected online scam compound in Sihanoukville, freeing "
@@ -21,7 +19,7 @@ SAMPLE_TEXT = (
 )
 
 
-def build_alert(db: sqlite_utils.Database, delivery: Delivery) -> Alert | None:
+def build_alert(db: Database, delivery: Delivery) -> Alert | None:
     """The message content for one delivery (``None`` if its article is gone)."""
     article = get_article(db, delivery.article_id)
     if article is None:
@@ -37,7 +35,7 @@ def build_alert(db: sqlite_utils.Database, delivery: Delivery) -> Alert | None:
     )
 
 
-def build_digest(db: sqlite_utils.Database, notice: Notice) -> Digest:
+def build_digest(db: Database, notice: Notice) -> Digest:
     """The digest a notice stands for: its alerts grouped by rule, newest first.
 
     Rules listed in the notice's ``empty_rules`` (``send_empty = true``) get a section
@@ -86,7 +84,7 @@ def build_ops(notice: Notice) -> OpsAlert:
     )
 
 
-def build_notification(db: sqlite_utils.Database, notice: Notice) -> Notification:
+def build_notification(db: Database, notice: Notice) -> Notification:
     """A digest or an operations alert, depending on the notice's kind."""
     return build_ops(notice) if notice.kind == "ops" else build_digest(db, notice)
 

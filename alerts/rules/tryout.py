@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import sqlite_utils
 
 from alerts.rules.matcher import Document, Matcher, RuleMatch
 from alerts.rules.rule import Rule
 from alerts.rules.snippets import Snippet, make_snippets
-from crawler.store import article_from_row, to_iso
+from crawler.db import Database, to_iso
+from crawler.store import articles_fetched_since
 
 DRAFT = "draft"
 
@@ -53,28 +51,15 @@ class Backtest:
     scanned: int = 0
 
 
-def backtest(db: sqlite_utils.Database, rule: Rule, *, since: datetime) -> Backtest:
+def backtest(db: Database, rule: Rule, *, since: datetime) -> Backtest:
     """Run ``rule`` over every stored article fetched since ``since``; nothing is sent."""
     matcher = Matcher.build([rule])
     result = Backtest()
-    for row in _articles_since(db, since):
-        article = article_from_row(row)
+    for article_id, article in articles_fetched_since(db, since):
         result.scanned += 1
         doc = Document(article.title, article.body, article.source, article.url, article.language)
         if matcher.match(doc):
-            result.hits.append(
-                (
-                    row["id"],
-                    row["published"] or row["fetched"],
-                    article.source,
-                    article.title,
-                    article.url,
-                )
-            )
+            when = to_iso(article.published or article.fetched) or ""
+            result.hits.append((article_id, when, article.source, article.title, article.url))
             result.per_source[article.source] += 1
     return result
-
-
-def _articles_since(db: sqlite_utils.Database, since: datetime) -> Iterator[dict[str, object]]:
-    sql = "SELECT * FROM articles WHERE fetched >= ? ORDER BY fetched DESC, id DESC"
-    yield from db.query(sql, [to_iso(since)])

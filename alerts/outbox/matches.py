@@ -1,13 +1,47 @@
-"""Stories for ``newswatch stories``: articles grouped by story, with their outlets."""
+"""What the ``matches`` table tells about articles and stories.
+
+:func:`alerts.outbox.store.record_match` writes matches; this module reads them, joined
+with the crawler's ``articles`` where a question is about a story.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
+from crawler.db import Database, to_iso
 
-from crawler.store import to_iso
+# Each arm of the UNION is one indexed lookup (articles by story, articles by URL), which
+# SQLite cannot do for a join on "story_id = ? OR url = ?".
+_ALREADY_ALERTED = """
+    SELECT 1 FROM matches WHERE rule = :rule AND article_id IN (
+        SELECT a.id FROM articles a JOIN articles me ON me.id = :article
+            WHERE a.story_id = me.story_id AND a.id != me.id
+        UNION
+        SELECT a.id FROM articles a JOIN articles me ON me.id = :article
+            WHERE a.url = me.url AND a.id != me.id
+    ) LIMIT 1
+"""
+
+
+def already_alerted(db: Database, rule: str, article_id: int) -> bool:
+    """Whether ``rule`` matched an earlier article of the same story or URL (a revision)."""
+    rows = db.query(_ALREADY_ALERTED, {"rule": rule, "article": article_id})
+    return next(iter(rows), None) is not None
+
+
+def rule_match_counts(
+    db: Database, *, day_since: datetime, week_since: datetime
+) -> dict[str, tuple[int, int]]:
+    """Per rule, its matches since ``day_since`` and since ``week_since``."""
+    # "+rule": group in a temporary b-tree, so the planner reads the week from the
+    # matched_at index instead of walking the whole (rule, article) index in rule order.
+    sql = (
+        "SELECT rule, sum(matched_at >= ?) AS day, count(*) AS week FROM matches "
+        "WHERE matched_at >= ? GROUP BY +rule"
+    )
+    params = [to_iso(day_since), to_iso(week_since)]
+    return {row["rule"]: (row["day"], row["week"]) for row in db.query(sql, params)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +58,7 @@ class StorySummary:
 
 
 def list_stories(
-    db: sqlite_utils.Database, *, since: datetime, rule: str | None = None, limit: int = 200
+    db: Database, *, since: datetime, rule: str | None = None, limit: int = 200
 ) -> list[StorySummary]:
     """Stories with an article fetched since ``since``, newest first; optionally only those
     a rule matched."""

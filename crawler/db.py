@@ -1,0 +1,176 @@
+"""The database connection: opening it, its one kind of write transaction, how times are stored.
+
+One process writes (the service); any number may read (``status``, ``stories``...). The
+database runs in WAL mode so readers never block the writer. Writes that must be atomic go
+through :func:`write_transaction`, which takes the write lock up front (``BEGIN IMMEDIATE``)
+so a second writer waits on the busy timeout instead of failing with "database is locked".
+
+Code outside the store modules sees a :data:`Database` handle and passes it to their
+functions; it never writes SQL (the tables and their owners: :mod:`crawler.schema`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from crawler import schema
+from crawler.errors import StoreError
+
+# What the rest of the code holds and passes to the store modules' functions.
+Database = sqlite_utils.Database
+# What a failing database operation raises, for code that must survive one.
+DatabaseError = sqlite3.Error
+
+BUSY_TIMEOUT_SECONDS = 30.0
+READ_TIMEOUT_SECONDS = 5.0
+AUTO_VACUUM_INCREMENTAL = 2
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (one place, so tests can control it)."""
+    return datetime.now(UTC)
+
+
+def to_iso(value: datetime | None) -> str | None:
+    """Store datetimes as ISO 8601 UTC text, which sorts correctly."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_iso(value: str | None) -> datetime | None:
+    """Inverse of :func:`to_iso`."""
+    return datetime.fromisoformat(value) if value else None
+
+
+@contextlib.contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    """Run a block in one write transaction, taking the write lock before any read."""
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+def open_database(path: Path | str) -> Database:
+    """Open (creating if needed) the database at ``path`` in WAL mode, upgrading its schema.
+
+    ``":memory:"`` opens a private in-memory database with the schema (tests, benchmarks).
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+        db = sqlite_utils.Database(conn)
+        db.enable_wal()
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        schema.upgrade(conn)
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(
+            f"cannot open database {path}: {exc}",
+            hint="check [service] database and that the folder is writable",
+        ) from exc
+    return db
+
+
+def open_readonly(path: Path) -> Database:
+    """Open an existing database read-only; StoreError if it is missing or not a database.
+
+    A ``mode=ro`` connection never creates the file, never writes it and never upgrades
+    its schema, so it is safe while the service runs; it reads files of older versions.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(
+            f"no database at {path}",
+            hint="the service creates it when it first starts; check [service] database",
+        )
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT_SECONDS)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(
+            f"cannot read database {path}: {exc}",
+            hint="is it a newswatch database, and readable by this user?",
+        ) from exc
+    return sqlite_utils.Database(conn)
+
+
+def schema_version(db: Database) -> int:
+    """The schema version of the open database (see :mod:`crawler.schema`)."""
+    return schema.schema_version(db.conn)
+
+
+def table_names(db: Database) -> set[str]:
+    """The tables present (a read-only reader may see a file not upgraded yet)."""
+    return set(db.table_names())
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizeReport:
+    """Database size before and after :func:`optimize`, main file plus write-ahead log."""
+
+    mode: str  # "full" or "incremental"
+    bytes_before: int
+    bytes_after: int
+
+
+def optimize(db: Database) -> OptimizeReport:
+    """Update the query planner's statistics and return free pages to the file system.
+
+    Must run outside a transaction (SQLite refuses ``VACUUM`` inside one). The first call
+    on a database makes a full ``VACUUM`` and switches it to incremental auto-vacuum, so
+    later calls only release free pages, which is quick. A full vacuum rewrites the file
+    and needs as much free disk space as the database takes.
+    """
+    if db.conn.in_transaction:
+        raise StoreError(
+            "cannot vacuum the database inside a transaction",
+            hint="call optimize() after the transaction has committed",
+        )
+    before = database_bytes(db)
+    db.execute("PRAGMA optimize")
+    (mode,) = db.execute("PRAGMA auto_vacuum").fetchone()
+    if mode == AUTO_VACUUM_INCREMENTAL:
+        db.execute("PRAGMA incremental_vacuum").fetchall()
+        kind = "incremental"
+    else:
+        # Setting the mode takes effect with the VACUUM that follows.
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        db.execute("VACUUM")
+        kind = "full"
+    # Fold the write-ahead log back into the file so the freed space shows on disk.
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    return OptimizeReport(mode=kind, bytes_before=before, bytes_after=database_bytes(db))
+
+
+def database_bytes(db: Database) -> int:
+    """Size of the main database file plus its write-ahead log, in bytes."""
+    row = db.execute("PRAGMA database_list").fetchone()
+    path = Path(row[2]) if row and row[2] else None
+    if path is None:  # an in-memory database
+        (pages,) = db.execute("PRAGMA page_count").fetchone()
+        (size,) = db.execute("PRAGMA page_size").fetchone()
+        return int(pages * size)
+    total = 0
+    for candidate in (path, path.with_name(path.name + "-wal")):
+        with contextlib.suppress(FileNotFoundError):
+            total += candidate.stat().st_size
+    return total
