@@ -1,13 +1,17 @@
 """Precision and recall of the Cambodia watch pack (the rules in config.toml) on labelled items.
 
 Loads the rules from config.toml through the project's config loader, matches every item of
-tests/data/cambodia_eval.jsonl and prints, per rule and per language, how many labelled items
-each rule found (recall) and how many of its matches were labelled for it (precision); then the
-same at the "any rule" level, which is what a reader of the inbox sees: an item is relevant when
-it has any label, and alerted when any rule matched it. Last, whether the real article in
+the labelled sets and prints, per rule and per language, how many labelled items each rule
+found (recall) and how many of its matches were labelled for it (precision); then the same at
+the "any rule" level, which is what a reader of the inbox sees: an item is relevant when it has
+any label, and alerted when any rule matched it. Last, whether the real article in
 ../shared/seed matches, and which rules.
 
-    python benchmarks/cambodia_eval.py [--config config.toml] [--data FILE] [--errors]
+There are two sets: tests/data/cambodia_eval.jsonl, written together with the rules, and
+tests/data/cambodia_eval_blind.jsonl, written afterwards without looking at the rules. Each set
+gets its own tables, then their union. `--data FILE` (repeatable) measures other files instead.
+
+    python benchmarks/cambodia_eval.py [--config config.toml] [--data FILE ...] [--errors]
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from scheduler.wiring import build_rules  # noqa: E402
 
 CONFIG = ROOT / "config.toml"
 DATA = ROOT / "tests" / "data" / "cambodia_eval.jsonl"
+BLIND = ROOT / "tests" / "data" / "cambodia_eval_blind.jsonl"
+DATASETS = (DATA, BLIND)  # what the benchmark and tests/test_cambodia_pack.py measure
 LANGUAGES = ("en", "km", "zh")
 ALL = "all"
 
@@ -85,10 +91,14 @@ class Report:
         return self.counts.setdefault(rule, {}).setdefault(lang, Counts())
 
 
-def load_items(path: Path = DATA) -> list[dict]:
-    """The labelled items, one JSON object per line."""
-    with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+def load_items(path: Path | Iterable[Path] = DATA) -> list[dict]:
+    """The labelled items, one JSON object per line; of several files, all in order."""
+    paths = [path] if isinstance(path, Path) else list(path)
+    items = []
+    for one in paths:
+        with one.open(encoding="utf-8") as lines:
+            items += [json.loads(line) for line in lines if line.strip()]
+    return items
 
 
 def build_matcher(config_path: Path = CONFIG) -> Matcher:
@@ -120,10 +130,13 @@ def match_seed(matcher: Matcher, path: Path) -> list[str]:
 
 
 def evaluate(
-    config_path: Path = CONFIG, data_path: Path = DATA, seeds: Iterable[Path] | None = None
+    config_path: Path = CONFIG,
+    data_path: Path | Iterable[Path] = DATA,
+    seeds: Iterable[Path] | None = None,
+    matcher: Matcher | None = None,
 ) -> Report:
-    """Match every labelled item (and the seed articles) with the config's rules."""
-    matcher = build_matcher(config_path)
+    """Match every labelled item of one file or several (and the seed articles) with the rules."""
+    matcher = matcher or build_matcher(config_path)
     report = Report(rules=matcher.rule_names)
     for item in load_items(data_path):
         doc = Document(title=item["title"], body=item["body"], language=item["lang"])
@@ -159,8 +172,8 @@ def _cell(counts: Counts) -> str:
     return f"{counts.precision:6.2f}{counts.recall:6.2f}{counts.labelled:5d}"
 
 
-def format_report(report: Report, errors: bool = False) -> str:
-    """The tables ``main`` prints."""
+def format_report(report: Report, errors: bool = False, seed: bool = True) -> str:
+    """The tables ``main`` prints for one set (``seed=False`` leaves out the seed lines)."""
     columns = (*LANGUAGES, ALL)
     lines = [f"{report.items.get(ALL, 0)} items, rules: {', '.join(report.rules)}", ""]
     lines.append(f"{'Per rule':27}" + "".join(f"{c:^17}" for c in columns))
@@ -175,7 +188,8 @@ def format_report(report: Report, errors: bool = False) -> str:
         lines.append(
             f"{lang:6}{n:>6}{c.tp:>5}{c.fp:>5}{c.fn:>5}{c.precision:>11.3f}{c.recall:>8.3f}"
         )
-    lines += ["", *_seed_lines(report)]
+    if seed:
+        lines += ["", *_seed_lines(report)]
     if errors:
         lines += ["", "Missed (labelled, no rule matched):"]
         lines += [f"  {i}  {t}  [{', '.join(r)}]" for i, t, r in report.missed]
@@ -197,16 +211,45 @@ def _seed_lines(report: Report) -> list[str]:
     ]
 
 
+def evaluate_sets(
+    config_path: Path = CONFIG,
+    data_paths: Iterable[Path] = DATASETS,
+    matcher: Matcher | None = None,
+) -> dict[str, Report]:
+    """One report per file, then (for several files) one for their union, under "union"."""
+    matcher = matcher or build_matcher(config_path)
+    paths = list(data_paths)
+    reports = {
+        set_name(path): evaluate(data_path=path, seeds=[], matcher=matcher) for path in paths
+    }
+    if len(paths) > 1:
+        reports["union"] = evaluate(data_path=paths, seeds=[], matcher=matcher)
+    return reports
+
+
+def set_name(path: Path) -> str:
+    """How reports name a labelled file: its path in the repository when it is inside."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Print the tables; exit 1 if the seed article is not matched."""
+    """Print the tables of each set and their union; exit 1 if the seed article is not matched."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=CONFIG)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, action="append", help="a labelled file (repeatable)")
     parser.add_argument("--errors", action="store_true", help="list missed and false alerts")
     args = parser.parse_args(argv)
-    report = evaluate(args.config, args.data)
-    print(format_report(report, errors=args.errors))
-    return 1 if report.seed is not None and not all(report.seed.values()) else 0
+    matcher = build_matcher(args.config)
+    sections = [
+        f"== {name} ==\n" + format_report(report, errors=args.errors, seed=False)
+        for name, report in evaluate_sets(args.config, args.data or DATASETS, matcher).items()
+    ]
+    seeds = evaluate(args.config, [], matcher=matcher)  # no items: the seed articles only
+    print("\n\n".join([*sections, "\n".join(_seed_lines(seeds))]))
+    return 1 if seeds.seed is not None and not all(seeds.seed.values()) else 0
 
 
 if __name__ == "__main__":
