@@ -1,15 +1,19 @@
-"""The project's exception hierarchy.
+"""The project's exception hierarchy; this module holds its base and the crawler's errors.
 
     NewswatchError            base of everything newswatch raises on purpose
     ├── FetchError            a source could not be fetched (network, HTTP status, size cap)
     ├── ParseError            a fetched body could not be turned into articles
     ├── StoreError            the database refused an operation
-    ├── QueryError            (alerts.rules.query) a rule query is malformed; carries the position
-    ├── DeliveryError         (alerts.channels) a channel could not deliver; says if retrying helps
-    └── ConfigError           (scheduler.config) the configuration is invalid; carries every problem
+    ├── QueryError            (alerts.errors) a rule query is malformed; carries the position
+    ├── RenderError           (alerts.errors) a message template is missing or malformed
+    ├── DeliveryError         (alerts.errors) a channel could not deliver; says if retrying helps
+    ├── ConfigError           (scheduler.errors) the configuration is invalid; lists every problem
+    └── AlreadyRunningError   (scheduler.errors) another process already uses the database
 
-Each error carries the name of what failed (source, URL, SMTP host...) and, where one
-helps, a hint naming the setting to check.
+Each package keeps its errors in one module (crawler/errors.py, alerts/errors.py,
+scheduler/errors.py) whose docstring draws its part of this tree. Each error carries the
+name of what failed (source, URL, SMTP host...) and, where one helps, a hint naming the
+setting to check.
 """
 
 from __future__ import annotations

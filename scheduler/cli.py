@@ -16,7 +16,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from crawler.errors import NewswatchError
-from scheduler.config import Config, ConfigError, load_config
+from scheduler.config import Config, load_config
+from scheduler.errors import ConfigError
 from scheduler.logs import configure_logging
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -39,7 +39,8 @@ from scheduler.config_models import (
     SourceSettings,
     WebhookChannelSettings,
 )
-from scheduler.config_problems import ConfigError, Problem, describe, dotted, translate
+from scheduler.config_problems import Problem, describe, dotted, translate
+from scheduler.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,6 @@ __all__ = [
     "DEFAULT_USER_AGENT",
     "ChannelSettings",
     "Config",
-    "ConfigError",
     "EmailChannelSettings",
     "HtmlSource",
     "MboxChannelSettings",

@@ -13,13 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from difflib import get_close_matches
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
-
-from crawler.errors import NewswatchError
 
 SECRET_KEYS = frozenset({"password", "secret", "headers"})
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -54,17 +51,6 @@ class Problem:
     def __str__(self) -> str:
         text = f"{self.path}: {self.message}" if self.path else self.message
         return f"{text} (hint: {self.hint})" if self.hint else text
-
-
-class ConfigError(NewswatchError):
-    """The configuration cannot be used; ``problems`` lists everything that is wrong."""
-
-    def __init__(self, problems: Sequence[Problem], *, path: Path | str | None = None) -> None:
-        self.problems = list(problems)
-        self.path = path
-        count = len(self.problems)
-        header = f"{path or 'configuration'}: {count} problem{'s' if count != 1 else ''}:"
-        super().__init__("\n".join([header, *(f"  {problem}" for problem in self.problems)]))
 
 
 def dotted(loc: Iterable[str | int]) -> str:

@@ -7,11 +7,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from crawler.errors import NewswatchError
-
-
-class AlreadyRunningError(NewswatchError):
-    """Another newswatch process already writes to this database."""
+from scheduler.errors import AlreadyRunningError
 
 
 class InstanceLock:

@@ -35,7 +35,8 @@ from alerts.routing import match_pending
 from crawler.db import utcnow
 from crawler.models import Source
 from crawler.store import load_source_state, sync_sources
-from scheduler.config import ConfigError, load_config
+from scheduler.config import load_config
+from scheduler.errors import ConfigError
 from scheduler.operations import Operations
 from scheduler.polling import poll_sources
 from scheduler.wiring import Runtime, build_runtime

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.config import ConfigError, load_config
+from scheduler.config import load_config
+from scheduler.errors import ConfigError
 from scheduler.wiring import build_health_policy, build_policy
 from tests.clirunner import ROOT, cli_env
 
@@ -116,7 +117,8 @@ def test_config_apprise_without_the_package_is_a_clear_problem(tmp_path):
     # A fresh interpreter in which "import apprise" fails, as on a machine without it.
     script = (
         "import sys; sys.modules['apprise'] = None\n"
-        "from scheduler.config import ConfigError, load_config\n"
+        "from scheduler.config import load_config\n"
+        "from scheduler.errors import ConfigError\n"
         "try:\n    load_config(sys.argv[1], environ={})\n"
         "except ConfigError as exc:\n    print(exc)\n"
     )

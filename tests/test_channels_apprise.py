@@ -12,7 +12,8 @@ import pytest
 
 from alerts.channels.apprise import AppriseChannel, load_apprise
 from alerts.errors import DeliveryError
-from scheduler.config import ConfigError, load_config
+from scheduler.config import load_config
+from scheduler.errors import ConfigError
 from tests.peers import LOCALHOST, WebhookReceiver, free_port
 from tests.test_channels_chat import make_alert, make_digest, make_ops
 

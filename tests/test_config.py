@@ -14,7 +14,6 @@ from crawler.models import Source
 from scheduler.config import (
     DEFAULT_USER_AGENT,
     Config,
-    ConfigError,
     EmailChannelSettings,
     HtmlSource,
     MboxChannelSettings,
@@ -26,6 +25,7 @@ from scheduler.config import (
     load_config,
 )
 from scheduler.config_problems import dotted
+from scheduler.errors import ConfigError
 
 EXAMPLE = """\
 [service]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.lock import AlreadyRunningError, InstanceLock
+from scheduler.errors import AlreadyRunningError
+from scheduler.lock import InstanceLock
 
 
 def test_lock_second_holder_is_refused_with_the_pid(tmp_path):

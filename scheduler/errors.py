@@ -1,0 +1,32 @@
+"""The errors the service raises; all derive from crawler.errors.NewswatchError.
+
+NewswatchError                 (crawler.errors)
+├── ConfigError                the configuration cannot be used; lists every problem found
+└── AlreadyRunningError        another newswatch process already writes to the database
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crawler.errors import NewswatchError
+
+if TYPE_CHECKING:
+    from scheduler.config_problems import Problem
+
+
+class ConfigError(NewswatchError):
+    """The configuration cannot be used; ``problems`` lists everything that is wrong."""
+
+    def __init__(self, problems: Sequence[Problem], *, path: Path | str | None = None) -> None:
+        self.problems = list(problems)
+        self.path = path
+        count = len(self.problems)
+        header = f"{path or 'configuration'}: {count} problem{'s' if count != 1 else ''}:"
+        super().__init__("\n".join([header, *(f"  {problem}" for problem in self.problems)]))
+
+
+class AlreadyRunningError(NewswatchError):
+    """Another newswatch process already writes to this database."""
