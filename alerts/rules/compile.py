@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
+from typing import assert_never
 
 from alerts.rules.query import (
     DEFAULT_FIELDS,
@@ -19,6 +20,7 @@ from alerts.rules.query import (
     MatchAll,
     Node,
     Not,
+    Or,
     Phrase,
     Proximity,
     Regex,
@@ -280,26 +282,31 @@ def compile_node(
     node: Node, literals: Literals, fields: tuple[str, ...] = DEFAULT_FIELDS
 ) -> Evaluator:
     """Build the evaluator for ``node``, registering its literals."""
-    if isinstance(node, Term | Phrase):
-        literal = leaf_literal(node)
-        prefix = isinstance(node, Term) and node.prefix
-        label = literal + "*" if prefix else literal
-        kid, where = literals.add(literal), _where(literal, fields, prefix)
-        return Lit(kid, where, label, literals.probe(kid, where, label))
-    if isinstance(node, Proximity):
-        words = leaf_literal(node).split(" ")
-        specs = [(literals.add(w), w, _where(w, fields)) for w in words]
-        return Prox(specs, node.distance)
-    if isinstance(node, Regex):
-        return Rx(compile_regex(node.pattern), fields)
-    if isinstance(node, MatchAll):
-        return Everything()
-    if isinstance(node, Field):
-        return compile_node(node.child, literals, (node.name,))
-    if isinstance(node, Not):
-        return Negation(compile_node(node.child, literals, fields))
-    kind = AllOf if isinstance(node, And) else AnyOf
-    return kind([compile_node(c, literals, fields) for c in node.children])
+    match node:
+        case Term() | Phrase():
+            literal = leaf_literal(node)
+            prefix = isinstance(node, Term) and node.prefix
+            label = literal + "*" if prefix else literal
+            kid, where = literals.add(literal), _where(literal, fields, prefix)
+            return Lit(kid, where, label, literals.probe(kid, where, label))
+        case Proximity():
+            words = leaf_literal(node).split(" ")
+            specs = [(literals.add(w), w, _where(w, fields)) for w in words]
+            return Prox(specs, node.distance)
+        case Regex():
+            return Rx(compile_regex(node.pattern), fields)
+        case MatchAll():
+            return Everything()
+        case Field():
+            return compile_node(node.child, literals, (node.name,))
+        case Not():
+            return Negation(compile_node(node.child, literals, fields))
+        case And():
+            return AllOf([compile_node(c, literals, fields) for c in node.children])
+        case Or():
+            return AnyOf([compile_node(c, literals, fields) for c in node.children])
+        case _:
+            assert_never(node)
 
 
 def literal_ids(evaluator: Evaluator) -> set[int]:

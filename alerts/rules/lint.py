@@ -12,11 +12,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import assert_never
 
 from alerts.rules.query import (
     DEFAULT_FIELDS,
     And,
     Field,
+    Leaf,
     MatchAll,
     Node,
     Not,
@@ -64,14 +66,17 @@ class _Var:
         return " ".join(self.words) + ("*" if self.prefix else "")
 
 
-def _var(leaf: Node, fields: tuple[str, ...]) -> _Var:
-    if isinstance(leaf, Regex):
-        return _Var("rx", fields, pattern=leaf.pattern)
-    assert isinstance(leaf, Term | Phrase | Proximity)
-    words = tuple(leaf_literal(leaf).split(" "))
-    if isinstance(leaf, Proximity):
-        return _Var("prox", fields, words)
-    return _Var("lit", fields, words, isinstance(leaf, Term) and leaf.prefix)
+def _var(leaf: Leaf, fields: tuple[str, ...]) -> _Var:
+    match leaf:
+        case Regex():
+            return _Var("rx", fields, pattern=leaf.pattern)
+        case Proximity():
+            return _Var("prox", fields, tuple(leaf_literal(leaf).split(" ")))
+        case Term() | Phrase():
+            words = tuple(leaf_literal(leaf).split(" "))
+            return _Var("lit", fields, words, isinstance(leaf, Term) and leaf.prefix)
+        case _:
+            assert_never(leaf)
 
 
 def _contains(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:
@@ -100,21 +105,25 @@ Evaluate = Callable[[dict[_Var, bool]], bool]
 
 def _compile(node: Node, fields: tuple[str, ...], found: list[_Var]) -> Evaluate:
     """A function of the term assignment, collecting the terms into ``found``."""
-    if isinstance(node, MatchAll):
-        return lambda env: True
-    if isinstance(node, Field):
-        return _compile(node.child, (node.name,), found)
-    if isinstance(node, Not):
-        inner = _compile(node.child, fields, found)
-        return lambda env: not inner(env)
-    if isinstance(node, And | Or):
-        parts = [_compile(c, fields, found) for c in node.children]
-        combine = all if isinstance(node, And) else any
-        return lambda env: combine(p(env) for p in parts)
-    var = _var(node, fields)
-    if var not in found:
-        found.append(var)
-    return lambda env: env[var]
+    match node:
+        case MatchAll():
+            return lambda env: True
+        case Field():
+            return _compile(node.child, (node.name,), found)
+        case Not():
+            inner = _compile(node.child, fields, found)
+            return lambda env: not inner(env)
+        case And() | Or():
+            parts = [_compile(c, fields, found) for c in node.children]
+            combine = all if isinstance(node, And) else any
+            return lambda env: combine(p(env) for p in parts)
+        case Term() | Phrase() | Proximity() | Regex():
+            var = _var(node, fields)
+            if var not in found:
+                found.append(var)
+            return lambda env: env[var]
+        case _:
+            assert_never(node)
 
 
 def _is_common(var: _Var) -> bool:
@@ -142,15 +151,21 @@ Implications = list[tuple[_Var, _Var]]
 
 def _polarity(node: Node, fields: tuple[str, ...], positive: bool, out: set[_Var]) -> None:
     """Collect into ``out`` the terms that occur outside an odd number of NOTs."""
-    if isinstance(node, Field):
-        _polarity(node.child, (node.name,), positive, out)
-    elif isinstance(node, Not):
-        _polarity(node.child, fields, not positive, out)
-    elif isinstance(node, And | Or):
-        for child in node.children:
-            _polarity(child, fields, positive, out)
-    elif positive and not isinstance(node, MatchAll):
-        out.add(_var(node, fields))
+    match node:
+        case Field():
+            _polarity(node.child, (node.name,), positive, out)
+        case Not():
+            _polarity(node.child, fields, not positive, out)
+        case And() | Or():
+            for child in node.children:
+                _polarity(child, fields, positive, out)
+        case MatchAll():
+            pass
+        case Term() | Phrase() | Proximity() | Regex():
+            if positive:
+                out.add(_var(node, fields))
+        case _:
+            assert_never(node)
 
 
 def _satisfiable(

@@ -10,12 +10,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import assert_never
 
 import ahocorasick
 
 from alerts.records import Hit
 from alerts.rules.compile import Evaluator, Literals, compile_node, literal_ids
-from alerts.rules.query import Field, Node, has_positive_terms
+from alerts.rules.query import (
+    And,
+    Field,
+    MatchAll,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Proximity,
+    Regex,
+    Term,
+    has_positive_terms,
+)
 from alerts.rules.rule import Rule, parse_rule
 from alerts.rules.scan import RawHit, Scan
 from alerts.rules.textnorm import NormText
@@ -141,7 +154,9 @@ class Matcher:
             exclude = None if parsed.exclude is None else compile_node(parsed.exclude, literals)
             literals.rule_counts.update(literal_ids(query))
             compiled.append(_CompiledRule(rule, query, exclude, has_positive_terms(parsed.query)))
-            fields.update(_fields_of(parsed.query), _fields_of(parsed.exclude))
+            fields.update(_fields_of(parsed.query))
+            if parsed.exclude is not None:
+                fields.update(_fields_of(parsed.exclude))
         always, by_literal = _index_triggers(compiled, literals)
         log.debug(
             "compiled %d rules: %d literals, %d always evaluated",
@@ -172,13 +187,19 @@ class Matcher:
         return out
 
 
-def _fields_of(node: Node | None) -> set[str]:
-    if node is None:
-        return set()
-    if isinstance(node, Field):
-        return {node.name}
-    children = getattr(node, "children", None) or [getattr(node, "child", None)]
-    return set().union(*(_fields_of(c) for c in children if c is not None))
+def _fields_of(node: Node) -> set[str]:
+    """The fields a query names explicitly (``title:x``)."""
+    match node:
+        case Field():
+            return {node.name}
+        case Not():
+            return _fields_of(node.child)
+        case And() | Or():
+            return set().union(*(_fields_of(c) for c in node.children))
+        case Term() | Phrase() | Proximity() | Regex() | MatchAll():
+            return set()
+        case _:
+            assert_never(node)
 
 
 def _index_triggers(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import assert_never
 
 from luqum import tree
 from luqum.exceptions import IllegalCharacterError, ParseSyntaxError
@@ -148,13 +149,17 @@ def leaf_literal(leaf: Term | Phrase | Proximity) -> str:
 
 def has_positive_terms(node: Node) -> bool:
     """True if some word, phrase or regex of ``node`` is not under a NOT."""
-    if isinstance(node, Not | MatchAll):
-        return False
-    if isinstance(node, Field):
-        return has_positive_terms(node.child)
-    if isinstance(node, And | Or):
-        return any(has_positive_terms(c) for c in node.children)
-    return True
+    match node:
+        case Not() | MatchAll():
+            return False
+        case Field():
+            return has_positive_terms(node.child)
+        case And() | Or():
+            return any(has_positive_terms(c) for c in node.children)
+        case Term() | Phrase() | Proximity() | Regex():
+            return True
+        case _:
+            assert_never(node)
 
 
 def compile_regex(pattern: str) -> re.Pattern[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import assert_never
 
 from alerts.rules.query_ast import (
     And,
@@ -53,25 +54,27 @@ def _operand(node: Node) -> str:
 
 def format_query(node: Node) -> str:
     """Query text for ``node``; ``parse_query(format_query(n)) == n`` for parsed trees."""
-    if isinstance(node, Term):
-        return _word(node.text) + ("*" if node.prefix else "")
-    if isinstance(node, Phrase):
-        return _phrase(node.text)
-    if isinstance(node, Proximity):
-        return f"{_phrase(node.text)}~{node.distance}"
-    if isinstance(node, Regex):
-        return _regex(node.pattern)
-    if isinstance(node, MatchAll):
-        return "*"
-    if isinstance(node, Field):
-        inner = format_query(node.child)
-        if isinstance(node.child, And | Or | Not):
-            inner = f"({inner})"
-        return f"{node.name}:{inner}"
-    if isinstance(node, Not):
-        return "NOT " + _operand(node.child)
-    if isinstance(node, And):
-        return " AND ".join(_operand(c) for c in node.children)
-    if isinstance(node, Or):
-        return " OR ".join(_operand(c) for c in node.children)
-    raise TypeError(f"not a query node: {node!r}")
+    match node:
+        case Term():
+            return _word(node.text) + ("*" if node.prefix else "")
+        case Phrase():
+            return _phrase(node.text)
+        case Proximity():
+            return f"{_phrase(node.text)}~{node.distance}"
+        case Regex():
+            return _regex(node.pattern)
+        case MatchAll():
+            return "*"
+        case Field():
+            inner = format_query(node.child)
+            if isinstance(node.child, And | Or | Not):
+                inner = f"({inner})"
+            return f"{node.name}:{inner}"
+        case Not():
+            return "NOT " + _operand(node.child)
+        case And():
+            return " AND ".join(_operand(c) for c in node.children)
+        case Or():
+            return " OR ".join(_operand(c) for c in node.children)
+        case _:
+            assert_never(node)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from typing import assert_never
 
 from alerts.rules.matcher import Document, RuleMatch, document_fields, finish_hits
 from alerts.rules.query import (
     DEFAULT_FIELDS,
     And,
     Field,
+    Leaf,
     MatchAll,
     Node,
     Not,
@@ -114,70 +116,85 @@ def _proximity_hits(node: Proximity, fields: tuple[str, ...], env: _Env) -> list
     return sorted(hits)
 
 
-def _leaf_hits(node: Node, fields: tuple[str, ...], env: _Env) -> list[RawHit]:
+def _leaf_hits(node: Leaf, fields: tuple[str, ...], env: _Env) -> list[RawHit]:
     """Every occurrence of a leaf in ``fields``."""
-    if isinstance(node, Proximity):
-        return _proximity_hits(node, fields, env)
-    if isinstance(node, Regex):
-        pattern = compile_regex(node.pattern)
-        return [
-            (f, m.start(), m.end(), f"/{node.pattern}/")
-            for f in fields
-            for m in pattern.finditer(env.text(f))
-            if m.end() > m.start()
-        ]
-    assert isinstance(node, Term | Phrase)
-    literal = leaf_literal(node)
-    prefix = isinstance(node, Term) and node.prefix
-    label = literal + "*" if prefix else literal
-    return [(f, a, b, label) for f in fields for a, b in env.spans(literal, prefix, f)]
+    match node:
+        case Proximity():
+            return _proximity_hits(node, fields, env)
+        case Regex():
+            pattern = compile_regex(node.pattern)
+            return [
+                (f, m.start(), m.end(), f"/{node.pattern}/")
+                for f in fields
+                for m in pattern.finditer(env.text(f))
+                if m.end() > m.start()
+            ]
+        case Term() | Phrase():
+            literal = leaf_literal(node)
+            prefix = isinstance(node, Term) and node.prefix
+            label = literal + "*" if prefix else literal
+            return [(f, a, b, label) for f in fields for a, b in env.spans(literal, prefix, f)]
+        case _:
+            assert_never(node)
 
 
 def _holds(node: Node, fields: tuple[str, ...], env: _Env) -> bool:
     """Whether ``node`` holds, stopping at the first occurrence of each term."""
-    if isinstance(node, MatchAll):
-        return True
-    if isinstance(node, Field):
-        return _holds(node.child, (node.name,), env)
-    if isinstance(node, Not):
-        return not _holds(node.child, fields, env)
-    if isinstance(node, And):
-        return all(_holds(c, fields, env) for c in node.children)
-    if isinstance(node, Or):
-        return any(_holds(c, fields, env) for c in node.children)
-    if isinstance(node, Term | Phrase):
-        prefix = isinstance(node, Term) and node.prefix
-        return any(env.occurs(leaf_literal(node), prefix, f) for f in fields)
-    return bool(_leaf_hits(node, fields, env))
+    match node:
+        case MatchAll():
+            return True
+        case Field():
+            return _holds(node.child, (node.name,), env)
+        case Not():
+            return not _holds(node.child, fields, env)
+        case And():
+            return all(_holds(c, fields, env) for c in node.children)
+        case Or():
+            return any(_holds(c, fields, env) for c in node.children)
+        case Term() | Phrase():
+            prefix = isinstance(node, Term) and node.prefix
+            return any(env.occurs(leaf_literal(node), prefix, f) for f in fields)
+        case Proximity() | Regex():
+            return bool(_leaf_hits(node, fields, env))
+        case _:
+            assert_never(node)
 
 
 def _evaluate(node: Node, fields: tuple[str, ...], env: _Env) -> tuple[bool, list[RawHit]]:
     """Whether ``node`` holds, and the hits of its positive parts that hold."""
-    if isinstance(node, MatchAll):
-        return True, []
-    if isinstance(node, Field):
-        return _evaluate(node.child, (node.name,), env)
-    if isinstance(node, Not):
-        holds, _ = _evaluate(node.child, fields, env)
-        return not holds, []
-    if isinstance(node, And | Or):
-        results = [_evaluate(c, fields, env) for c in node.children]
-        combine = all if isinstance(node, And) else any
-        holds = combine(h for h, _ in results)
-        hits = [hit for h, found in results if h for hit in found]
-        return holds, hits if holds else []
-    hits = _leaf_hits(node, fields, env)
-    return bool(hits), hits
+    match node:
+        case MatchAll():
+            return True, []
+        case Field():
+            return _evaluate(node.child, (node.name,), env)
+        case Not():
+            holds, _ = _evaluate(node.child, fields, env)
+            return not holds, []
+        case And() | Or():
+            results = [_evaluate(c, fields, env) for c in node.children]
+            combine = all if isinstance(node, And) else any
+            holds = combine(h for h, _ in results)
+            hits = [hit for h, found in results if h for hit in found]
+            return holds, hits if holds else []
+        case Term() | Phrase() | Proximity() | Regex():
+            hits = _leaf_hits(node, fields, env)
+            return bool(hits), hits
+        case _:
+            assert_never(node)
 
 
 def _positive(node: Node) -> bool:
-    if isinstance(node, Not | MatchAll):
-        return False
-    if isinstance(node, Field):
-        return _positive(node.child)
-    if isinstance(node, And | Or):
-        return any(_positive(c) for c in node.children)
-    return True
+    match node:
+        case Not() | MatchAll():
+            return False
+        case Field():
+            return _positive(node.child)
+        case And() | Or():
+            return any(_positive(c) for c in node.children)
+        case Term() | Phrase() | Proximity() | Regex():
+            return True
+        case _:
+            assert_never(node)
 
 
 class ReferenceMatcher:
