@@ -62,9 +62,6 @@ _TYPE_HINTS = {
     "feed": 'feeds use type = "rss"',
     "smtp": 'use type = "email"',
     "mail": 'use type = "email"',
-    "slack": 'use type = "webhook" with format = "slack"',
-    "discord": 'use type = "webhook" with format = "discord"',
-    "teams": 'use type = "webhook" with format = "teams"',
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -278,13 +275,22 @@ def _validate_variant(
     if not isinstance(type_name, str) or type_name not in family:
         shown = repr(type_name) if isinstance(type_name, str) else describe(type_name)
         close = get_close_matches(str(type_name), family, n=1)
-        hint = _TYPE_HINTS.get(str(type_name).lower()) or (
+        hint = _type_hint(kind, str(type_name).lower()) or (
             f"did you mean {close[0]!r}?" if close else None
         )
         message = f"unknown {kind} type {shown} {expected}"
         problems.append(Problem(dotted([*loc, "type"]), message, hint))
         return None
     return _validate(family[type_name], table, loc, context, problems, family)
+
+
+def _type_hint(kind: str, type_name: str) -> str | None:
+    """The right ``type`` for a common wrong one, such as a webhook format as a channel type."""
+    from alerts.render.formats import FORMATS
+
+    if kind == "channel" and type_name in FORMATS:
+        return f'use type = "webhook" with format = "{type_name}"'
+    return _TYPE_HINTS.get(type_name)
 
 
 def _validate_source(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -26,6 +26,7 @@ from pydantic import (
 
 from alerts.delivery.schedule import CRON_EXAMPLE, QuietHours, parse_mute_until
 from crawler.models import Source
+from scheduler.config_problems import describe
 from scheduler.config_types import (
     Crontab,
     Duration,
@@ -276,9 +277,9 @@ class EmailChannelSettings(_ChannelLimits):
 
     @model_validator(mode="after")
     def _login_pairs(self) -> EmailChannelSettings:
-        if self.username and not self.password:
+        if self.username is not None and not self.password:
             raise invalid("required when 'username' is set", key="password")
-        if self.password and not self.username:
+        if self.password is not None and not self.username:
             raise invalid("required when 'password' is set", key="username")
         return self
 
@@ -290,11 +291,51 @@ class WebhookChannelSettings(_ChannelLimits):
 
     type: Literal["webhook"] = "webhook"
     url: HttpUrl
-    format: Literal["json", "slack", "discord", "teams"] = "json"
+    # One of alerts.render.formats.FORMATS, the one list of webhook formats.
+    format: str = "json"
     # Headers often carry tokens, so they stay out of repr() like the secret.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     secret: str | None = Field(default=None, repr=False)
     timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _known_format(cls, value: Any) -> Any:
+        from alerts.render.formats import FORMATS
+
+        if not isinstance(value, str) or value not in FORMATS:
+            names = [repr(name) for name in FORMATS]
+            expected = f"{', '.join(names[:-1])} or {names[-1]}"
+            raise invalid(f"expected one of {expected}, found {describe(value)}")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _sendable_url(cls, value: str) -> str:
+        from alerts.channels.webhook import check_url
+
+        problem = check_url(value)
+        if problem is not None:
+            hint = "percent-encode the path and use the xn-- form of the host"
+            raise invalid(f"invalid webhook URL: {problem}", hint)
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        from alerts.channels.webhook import check_headers
+
+        problem = check_headers(value)
+        if problem is not None:
+            raise invalid(problem)
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_not_empty(cls, value: str | None) -> str | None:
+        if value == "":
+            raise invalid("the secret is empty", "remove `secret` to send unsigned, or set one")
+        return value
 
 
 class MboxChannelSettings(_ChannelLimits):
@@ -347,15 +388,13 @@ class AppriseChannelSettings(_ChannelLimits):
         return value
 
 
-ChannelSettings = Annotated[
-    EmailChannelSettings | WebhookChannelSettings | MboxChannelSettings | AppriseChannelSettings,
-    Field(discriminator="type"),
-]
+# One model per type of alerts.channels.CHANNELS (a test keeps the two in step).
+_ChannelModels = (
+    EmailChannelSettings | WebhookChannelSettings | MboxChannelSettings | AppriseChannelSettings
+)
+ChannelSettings = Annotated[_ChannelModels, Field(discriminator="type")]
 CHANNEL_TYPES: dict[str, type[BaseModel]] = {
-    "email": EmailChannelSettings,
-    "webhook": WebhookChannelSettings,
-    "mbox": MboxChannelSettings,
-    "apprise": AppriseChannelSettings,
+    model.model_fields["type"].default: model for model in get_args(_ChannelModels)
 }
 
 

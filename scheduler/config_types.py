@@ -112,7 +112,8 @@ def _language(value: str) -> str:
 
 def _email_address(value: str) -> str:
     found = getaddresses([value])
-    if len(found) != 1 or not _ADDRESS.fullmatch(found[0][1]):
+    # A line break would let the address add headers to every message.
+    if len(found) != 1 or not _ADDRESS.fullmatch(found[0][1]) or any(c in value for c in "\r\n"):
         several = "list several recipients as separate strings in an array"
         raise invalid(
             f"invalid email address {value!r} (expected one address like "

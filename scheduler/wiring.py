@@ -7,14 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerts.channels.apprise import AppriseChannel
-from alerts.channels.base import Channel
-from alerts.channels.mail import MailChannel
-from alerts.channels.mbox import MboxChannel
-from alerts.channels.webhook import WebhookChannel
+from alerts.channels import channel_from_config
+from alerts.channels.base import Channel, ChannelContext
 from alerts.delivery.health import HealthPolicy
 from alerts.delivery.policy import ChannelPolicy, Policy, RulePolicy
 from alerts.delivery.rounds import RetryPolicy
@@ -26,7 +22,7 @@ from crawler.fetch import CrawlManager, FetchSettings
 from crawler.models import Source
 from crawler.store import sync_sources
 from crawler.stories import StoryIndex
-from scheduler.config import Config
+from scheduler.config import ChannelSettings, Config
 
 
 @dataclass
@@ -100,60 +96,25 @@ def build_rules(config: Config) -> list[Rule]:
     ]
 
 
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    reveal = getattr(value, "get_secret_value", None)
-    return reveal() if reveal else str(value)
-
-
 def template_dir(config: Config) -> Path | None:
     """The user's template folder, when it exists."""
     folder = config.service.templates
     return folder if folder.is_dir() else None
 
 
-def build_channel(name: str, settings: Any, config: Config) -> Channel:
-    """One channel object from its settings."""
-    timezone = config.service.timezone
-    templates = template_dir(config)
-    kind = settings.type
-    if kind == "email":
-        return MailChannel(
-            name,
-            host=settings.host,
-            port=settings.port,
-            security=settings.security,
-            username=_secret(settings.username),
-            password=_secret(settings.password),
-            sender=settings.sender,
-            to=tuple(settings.to),
-            timeout=settings.timeout.total_seconds(),
-            timezone=timezone,
-            template_dir=templates,
-        )
-    if kind == "webhook":
-        return WebhookChannel(
-            name,
-            url=str(settings.url),
-            format=settings.format,
-            headers=dict(settings.headers),
-            secret=_secret(settings.secret),
-            timeout=settings.timeout.total_seconds(),
-            user_agent=config.service.user_agent,
-            timezone=timezone,
-        )
-    if kind == "mbox":
-        return MboxChannel(name, path=settings.path, timezone=timezone, template_dir=templates)
-    if kind == "apprise":
-        return AppriseChannel(
-            name,
-            urls=tuple(settings.urls),
-            timeout=settings.timeout.total_seconds(),
-            timezone=timezone,
-            template_dir=templates,
-        )
-    raise ValueError(f"unknown channel type {kind!r}")  # config validation prevents this
+def channel_context(config: Config) -> ChannelContext:
+    """What every channel takes from ``[service]``."""
+    service = config.service
+    return ChannelContext(
+        timezone=service.timezone,
+        template_dir=template_dir(config),
+        user_agent=service.user_agent,
+    )
+
+
+def build_channel(name: str, settings: ChannelSettings, config: Config) -> Channel:
+    """One channel object from its validated settings."""
+    return channel_from_config(name, settings, channel_context(config))
 
 
 def build_channels(config: Config) -> dict[str, Channel]:

@@ -302,6 +302,7 @@ def test_json_digest_and_source_documents_are_versioned() -> None:
 
 def test_docs_show_every_format_and_message_kind() -> None:
     shown = {(fmt, name) for fmt, name, _ in documented_samples()}
+    assert set(FORMATS) <= {fmt for fmt, _ in shown}
     assert {("slack", "alert"), ("discord", "digest"), ("teams", "alert")} <= shown
     assert {("json", "digest"), ("json", "ops"), ("email", "digest"), ("email", "ops")} <= shown
 

@@ -142,8 +142,3 @@ def test_mbox_channel_unwritable_folder_is_permanent(tmp_path: Path) -> None:
         folder.chmod(0o700)
     assert info.value.permanent
     assert "permissions" in (info.value.hint or "")
-
-
-def test_mbox_channel_rejects_unknown_timezone(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="timezone"):
-        MboxChannel("archive", path=tmp_path / "a.mbox", timezone="Asia/Nowhere")

@@ -361,6 +361,34 @@ PROBLEMS = [
     ),
     ('[channels.c]\ntype = "webhook"\nurl = "hooks.org"', "channels.c.url", "invalid URL"),
     *[
+        ('[channels.c]\ntype = "webhook"\n' + extra, path, message)
+        for extra, path, message in [
+            ('url = "ftp://h.org/hook"', "channels.c.url", "invalid URL"),
+            ('url = "http:///nohost"', "channels.c.url", "invalid URL"),
+            ('url = "https://h.org/a b"', "channels.c.url", "invalid URL"),
+            ('url = "https://h.org/ក"', "channels.c.url", "invalid webhook URL: must be ASCII"),
+            ('url = "https://h.org/a\\tb"', "channels.c.url", "invalid webhook URL: must be ASCII"),
+            ('url = "https://h.org/"\nformat = 3', "channels.c.format", "expected one of 'json'"),
+            ('url = "https://h.org/"\nsecret = ""', "channels.c.secret", "the secret is empty"),
+            ('url = "https://h.org/"\ntimeout = "0s"', "channels.c.timeout", "invalid duration"),
+        ]
+    ],
+    *[
+        (
+            '[channels.c]\ntype = "webhook"\nurl = "https://h.org/"\nheaders = ' + headers,
+            "channels.c.headers",
+            message,
+        )
+        for headers, message in [
+            ('{ "X-Token" = "a\\r\\nInjected: 1" }', "header X-Token has a control character"),
+            ('{ "Bad Name" = "x" }', "'Bad Name' is not a header name"),
+            ('{ "X-Name" = "ក" }', "header X-Name must be Latin-1 text"),
+            ('{ "Idempotency-Key" = "k" }', "header Idempotency-Key is set by newswatch itself"),
+            ('{ "content-type" = "text/plain" }', "header content-type is set by newswatch"),
+            ('{ "X-Newswatch-Signature" = "s" }', "header X-Newswatch-Signature is set by"),
+        ]
+    ],
+    *[
         (
             '[channels.m]\ntype = "email"\nhost = "smtp.x.org"\nfrom = "a@x.org"\n'
             'to = ["b@x.org"]\n' + extra,
@@ -372,6 +400,7 @@ PROBLEMS = [
             ("port = 70000", "channels.m.port", "expected a number at most 65535"),
             ('username = "me"', "channels.m.password", "required when 'username' is set"),
             ('password = "pw"', "channels.m.username", "required when 'password' is set"),
+            ('username = ""', "channels.m.password", "required when 'username' is set"),
             ('security = "ssl"', "channels.m.security", "expected one of 'starttls', 'tls'"),
         ]
     ],
@@ -390,6 +419,11 @@ PROBLEMS = [
         '[channels.m]\ntype = "email"\nhost = "h"\nfrom = "a@x.org"\nto = ["b@x.org, c@x.org"]',
         "channels.m.to[0]",
         "invalid email address 'b@x.org, c@x.org'",
+    ),
+    (
+        '[channels.m]\ntype = "email"\nhost = "h"\nfrom = "a@x.org"\nto = ["Desk <b@x.org>\\r\\n"]',
+        "channels.m.to[0]",
+        "invalid email address 'Desk <b@x.org>\\r\\n'",
     ),
     (
         '[channels.m]\ntype = "email"\nhost = "h"\nfrom = "a@x.org"\nto = []',

@@ -11,18 +11,16 @@ import pytest
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from alerts.render.formats import FORMATS
 from crawler.durations import format_duration, format_size
 from scheduler.config import (
-    EmailChannelSettings,
     HtmlSource,
-    MboxChannelSettings,
     RssSource,
     RuleSettings,
     ServiceSettings,
     SitemapSource,
-    WebhookChannelSettings,
 )
-from scheduler.config_models import AppriseChannelSettings
+from scheduler.config_models import CHANNEL_TYPES
 from scheduler.config_problems import toml_keys
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -30,12 +28,7 @@ MODELS: dict[str, list[type[BaseModel]]] = {
     "service.": [ServiceSettings],
     "sources.<name>.": [RssSource, HtmlSource, SitemapSource],
     "rules.<name>.": [RuleSettings],
-    "channels.<name>.": [
-        EmailChannelSettings,
-        WebhookChannelSettings,
-        MboxChannelSettings,
-        AppriseChannelSettings,
-    ],
+    "channels.<name>.": list(CHANNEL_TYPES.values()),
 }
 _ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|(.*)\|\s*$")
 
@@ -106,3 +99,13 @@ def test_config_docs_has_no_stale_keys():
     known = {key for key, _model, _attribute in model_fields()}
     stale = set(documented_rows()) - known
     assert not stale, f"documented but not configurable: {sorted(stale)}"
+
+
+@pytest.mark.parametrize(
+    "key, names",
+    [("channels.<name>.type", list(CHANNEL_TYPES)), ("channels.<name>.format", list(FORMATS))],
+)
+def test_config_docs_lists_every_choice(key, names):
+    type_cell = documented_rows()[key][0]
+    listed = type_cell.split(" *(")[0]
+    assert listed == " \\| ".join(f"`{name}`" for name in names), key

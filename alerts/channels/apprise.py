@@ -19,14 +19,16 @@ import re
 import threading
 import warnings
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Protocol, Self
 from urllib.parse import urlsplit
 
-from alerts.channels.base import Channel, run_blocking
+from alerts.channels.base import Channel, ChannelContext, run_blocking
 from alerts.errors import DeliveryError, RenderError
 from alerts.records import Notification, OpsAlert
-from alerts.render.message import clean_line, load_zone
+from alerts.render.message import clean_line
 from alerts.render.notices import render_any
 
 logger = logging.getLogger(__name__)
@@ -67,8 +69,19 @@ def scheme_of(url: str) -> str:
     return f"{scheme}://" if scheme else "(no scheme)"
 
 
+class AppriseSettings(Protocol):
+    """What an ``apprise`` channel table holds once the config loader has validated it."""
+
+    urls: tuple[str, ...]
+    timeout: timedelta
+
+
 class AppriseChannel(Channel):
-    """Send each alert to every apprise URL of the channel."""
+    """Send each alert to every apprise URL of the channel.
+
+    Settings are checked once, when the configuration is loaded (:func:`check_url`), and
+    apprise must be installed by then.
+    """
 
     def __init__(
         self,
@@ -79,29 +92,31 @@ class AppriseChannel(Channel):
         timezone: str = "UTC",
         template_dir: Path | None = None,
     ) -> None:
-        if not urls:
-            raise ValueError(f"apprise channel {name!r}: `urls` lists no URL")
-        if timeout <= 0:
-            raise ValueError(f"apprise channel {name!r}: timeout must be positive, got {timeout}")
-        try:
-            self._module = load_apprise()
-        except ModuleNotFoundError:
-            raise ValueError(
-                f"apprise channel {name!r}: apprise is not installed ({INSTALL_HINT})"
-            ) from None
-        load_zone(timezone)
+        self._module = load_apprise()
         self.name = name
         self.timeout = timeout
         self.timezone = timezone
         self.template_dir = template_dir
         self._apprise = self._module.Apprise()
         for index, url in enumerate(urls):
+            # A URL apprise refuses would otherwise be dropped without a word.
             if not self._apprise.add(url):
                 raise ValueError(
                     f"apprise channel {name!r}: urls[{index}] is not a URL apprise understands "
                     f"({scheme_of(url)})"
                 )
         self.where = ", ".join(scheme_of(url) for url in urls)
+
+    @classmethod
+    def from_config(cls, name: str, settings: AppriseSettings, context: ChannelContext) -> Self:
+        """The channel for a validated ``type = "apprise"`` table."""
+        return cls(
+            name,
+            urls=settings.urls,
+            timeout=settings.timeout.total_seconds(),
+            timezone=context.timezone,
+            template_dir=context.template_dir,
+        )
 
     async def send(self, alert: Notification) -> None:
         """Notify every URL; raise DeliveryError when apprise reports a failure."""

@@ -1,24 +1,45 @@
-"""What every delivery channel shares: the alert record, the channel interface, its error."""
+"""What every delivery channel shares: the channel interface and what it is built from."""
 
 from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self, TypeVar
 
 from alerts.records import Notification
-
-if TYPE_CHECKING:
-    pass
 
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelContext:
+    """Service-wide settings a channel may use besides its own ``[channels.NAME]`` table."""
+
+    timezone: str = "UTC"  # the zone times in messages are shown in
+    template_dir: Path | None = None  # the user's templates, replacing packaged ones by name
+    user_agent: str = "newswatch"  # sent by channels that speak HTTP
+
+
 class Channel(ABC):
-    """A way of delivering alerts (mail, webhook, mbox...)."""
+    """A way of delivering alerts (mail, webhook, mbox...).
+
+    Each channel type is one module with one subclass, registered under its config ``type``
+    in :data:`alerts.channels.CHANNELS`.
+    """
 
     name: str
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, name: str, settings: Any, context: ChannelContext) -> Self:
+        """The channel for one ``[channels.NAME]`` table, already validated at load.
+
+        ``settings`` is read by attribute (the scheduler's settings model for this type);
+        each subclass describes the attributes it reads in a Protocol.
+        """
 
     @abstractmethod
     async def send(self, alert: Notification) -> None:

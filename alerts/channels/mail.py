@@ -9,14 +9,14 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Sequence
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, Self
 
-from alerts.channels.base import Channel, run_blocking
+from alerts.channels.base import Channel, ChannelContext, run_blocking
 from alerts.errors import DeliveryError, RenderError
 from alerts.records import Notification
-from alerts.render.message import load_zone
 from alerts.render.notices import email_for
 
 logger = logging.getLogger(__name__)
@@ -28,11 +28,25 @@ _SECURITY_HINT = (
 )
 
 
+class MailSettings(Protocol):
+    """What an ``email`` channel table holds once the config loader has validated it."""
+
+    host: str
+    port: int
+    security: Security
+    username: str | None
+    password: str | None
+    sender: str
+    to: tuple[str, ...]
+    timeout: timedelta
+
+
 class MailChannel(Channel):
     """Send each alert as one multipart (text + HTML) message to fixed recipients.
 
     ``timeout`` bounds every socket operation and the whole delivery. Templates in
-    ``template_dir`` replace the packaged ones of the same name.
+    ``template_dir`` replace the packaged ones of the same name. Settings are checked once,
+    when the configuration is loaded, not here.
     """
 
     def __init__(
@@ -51,22 +65,7 @@ class MailChannel(Channel):
         ssl_context: ssl.SSLContext | None = None,
         template_dir: Path | None = None,
     ) -> None:
-        if not host or any(c.isspace() for c in host):
-            raise ValueError(f"mail channel {name!r}: host {host!r} is not a host name")
-        if not 0 < port < 65536:
-            raise ValueError(f"mail channel {name!r}: port {port} is outside 1-65535")
-        if security not in ("starttls", "tls", "none"):
-            raise ValueError(
-                f"mail channel {name!r}: security {security!r} is not one of "
-                '"starttls", "tls", "none"'
-            )
-        if (username is None) != (password is None):
-            raise ValueError(f"mail channel {name!r}: set both username and password, or neither")
-        if timeout <= 0:
-            raise ValueError(f"mail channel {name!r}: timeout must be positive, got {timeout}")
         recipients = [to] if isinstance(to, str) else list(to)
-        if not recipients:
-            raise ValueError(f"mail channel {name!r}: `to` lists no recipient")
         self.name = name
         self.host = host
         self.port = port
@@ -78,12 +77,28 @@ class MailChannel(Channel):
         self.timeout = timeout
         self.timezone = timezone
         self.template_dir = template_dir
-        load_zone(timezone)
-        self._envelope_from = _address(name, "sender", sender)
-        self._envelope_to = [_address(name, "to", r) for r in recipients]
+        self._envelope_from = _address(sender)
+        self._envelope_to = [_address(r) for r in recipients]
         self._ssl_context = ssl_context or ssl.create_default_context()
         if username and security == "none":
             logger.warning("mail channel %s sends its password to %s unencrypted", name, self.where)
+
+    @classmethod
+    def from_config(cls, name: str, settings: MailSettings, context: ChannelContext) -> Self:
+        """The channel for a validated ``type = "email"`` table."""
+        return cls(
+            name,
+            host=settings.host,
+            port=settings.port,
+            security=settings.security,
+            username=settings.username,
+            password=settings.password,
+            sender=settings.sender,
+            to=settings.to,
+            timeout=settings.timeout.total_seconds(),
+            timezone=context.timezone,
+            template_dir=context.template_dir,
+        )
 
     @property
     def where(self) -> str:
@@ -230,14 +245,9 @@ class MailChannel(Channel):
         return DeliveryError(message, channel=self.name, permanent=permanent, hint=hint)
 
 
-def _address(channel: str, field: str, value: str) -> str:
-    """The bare address in ``value`` ("Name <a@b>" or "a@b"); ValueError when there is none."""
-    if any(c in value for c in "\r\n"):
-        raise ValueError(f"mail channel {channel!r}: `{field}` contains a line break")
-    address = email.utils.parseaddr(value)[1]
-    if "@" not in address:
-        raise ValueError(f"mail channel {channel!r}: `{field}` {value!r} is not an e-mail address")
-    return address
+def _address(value: str) -> str:
+    """The bare address in ``value`` ("Name <a@b>" or "a@b"), for the SMTP envelope."""
+    return email.utils.parseaddr(value)[1]
 
 
 def _quit(smtp: smtplib.SMTP) -> None:

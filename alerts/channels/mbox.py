@@ -10,11 +10,11 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Protocol, Self
 
-from alerts.channels.base import Channel, run_blocking
+from alerts.channels.base import Channel, ChannelContext, run_blocking
 from alerts.errors import DeliveryError, RenderError
 from alerts.records import Notification
-from alerts.render.message import load_zone
 from alerts.render.notices import email_for
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,12 @@ _path_locks: dict[Path, threading.Lock] = {}
 _path_locks_guard = threading.Lock()
 
 
+class MboxSettings(Protocol):
+    """What an ``mbox`` channel table holds once the config loader has validated it."""
+
+    path: Path
+
+
 class MboxChannel(Channel):
     """Write each alert, as the same message the mail channel sends, to one mbox file."""
 
@@ -50,11 +56,20 @@ class MboxChannel(Channel):
         timezone: str = "UTC",
         template_dir: Path | None = None,
     ) -> None:
-        load_zone(timezone)
         self.name = name
         self.path = Path(path).expanduser()
         self.timezone = timezone
         self.template_dir = template_dir
+
+    @classmethod
+    def from_config(cls, name: str, settings: MboxSettings, context: ChannelContext) -> Self:
+        """The channel for a validated ``type = "mbox"`` table."""
+        return cls(
+            name,
+            path=settings.path,
+            timezone=context.timezone,
+            template_dir=context.template_dir,
+        )
 
     async def send(self, alert: Notification) -> None:
         """Append ``alert`` under the mbox lock; raise DeliveryError on failure."""

@@ -23,20 +23,19 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from alerts.channels.base import Channel, run_blocking
+from alerts.channels.base import Channel, ChannelContext, run_blocking
 from alerts.errors import DeliveryError
 from alerts.records import Notification
-from alerts.render.formats import FORMATS, build_payload
+from alerts.render.formats import build_payload
 from alerts.render.message import clean_line, load_zone
 
 logger = logging.getLogger(__name__)
 
-WebhookFormat = Literal["json", "slack", "discord", "teams"]
 SIGNATURE_HEADER = "X-Newswatch-Signature"
 _RESERVED = {"content-type", "content-length", "host", "idempotency-key", "user-agent"}
 _RESERVED.add(SIGNATURE_HEADER.lower())
@@ -60,10 +59,23 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class WebhookSettings(Protocol):
+    """What a ``webhook`` channel table holds once the config loader has validated it."""
+
+    url: str
+    format: str
+    headers: dict[str, str]
+    secret: str | None
+    timeout: timedelta
+
+
 class WebhookChannel(Channel):
     """POST each alert as JSON to ``url``, signed with HMAC-SHA256 when ``secret`` is set.
 
-    ``timezone`` is the zone chat formats show times in; the ``json`` format is always UTC.
+    ``format`` names a body builder of :data:`alerts.render.formats.FORMATS`. ``timezone`` is
+    the zone chat formats show times in; the ``json`` format is always UTC. Settings are
+    checked once, when the configuration is loaded (:func:`check_url`, :func:`check_headers`),
+    not here.
     """
 
     def __init__(
@@ -71,7 +83,7 @@ class WebhookChannel(Channel):
         name: str,
         *,
         url: str,
-        format: WebhookFormat = "json",
+        format: str = "json",
         headers: Mapping[str, str] | None = None,
         secret: str | None = None,
         timeout: float = 30.0,
@@ -79,25 +91,10 @@ class WebhookChannel(Channel):
         timezone: str = "UTC",
     ) -> None:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"webhook channel {name!r}: url {url!r} is not an http(s) URL")
-        if not url.isascii() or any(c.isspace() for c in url):
-            raise ValueError(
-                f"webhook channel {name!r}: url {url!r} must be ASCII without spaces "
-                "(percent-encode the path, use the xn-- form of the host)"
-            )
-        if format not in FORMATS:
-            raise ValueError(
-                f"webhook channel {name!r}: format {format!r} is not one of {', '.join(FORMATS)}"
-            )
-        if timeout <= 0:
-            raise ValueError(f"webhook channel {name!r}: timeout must be positive, got {timeout}")
-        if secret is not None and not secret:
-            raise ValueError(f"webhook channel {name!r}: secret is empty; omit it or set one")
         self.name = name
         self.url = url
         self.format = format
-        self.headers = _check_headers(name, {"User-Agent": user_agent}, headers or {})
+        self.headers = {"User-Agent": user_agent, **(headers or {})}
         self.secret = secret
         self.timeout = timeout
         self.user_agent = user_agent
@@ -105,6 +102,20 @@ class WebhookChannel(Channel):
         # The path often holds a token (Slack, Teams...), so messages show only the origin.
         self.where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
         self._opener = urllib.request.build_opener(_NoRedirect())
+
+    @classmethod
+    def from_config(cls, name: str, settings: WebhookSettings, context: ChannelContext) -> Self:
+        """The channel for a validated ``type = "webhook"`` table."""
+        return cls(
+            name,
+            url=settings.url,
+            format=settings.format,
+            headers=settings.headers,
+            secret=settings.secret,
+            timeout=settings.timeout.total_seconds(),
+            user_agent=context.user_agent,
+            timezone=context.timezone,
+        )
 
     def request_for(self, alert: Notification) -> urllib.request.Request:
         """The exact HTTP request that delivers ``alert`` (an alert, digest or ops alert)."""
@@ -221,29 +232,32 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _check_headers(channel: str, base: dict[str, str], extra: Mapping[str, str]) -> dict[str, str]:
-    """Merge user headers after checking they are sendable and do not replace ours."""
-    headers = dict(base)
-    for header, value in {**base, **extra}.items():
-        if not isinstance(header, str) or not _TOKEN.fullmatch(header):
-            raise ValueError(f"webhook channel {channel!r}: {header!r} is not a header name")
-        if not isinstance(value, str) or _UNSAFE_VALUE.search(value):
-            raise ValueError(
-                f"webhook channel {channel!r}: header {header} has a control character or "
-                "is not text"
-            )
+def check_url(url: str) -> str | None:
+    """Why ``url`` cannot be a webhook address urllib sends as is, or None when it can."""
+    if not url.isascii() or any(c.isspace() for c in url):
+        return "must be ASCII without spaces"
+    return None
+
+
+def check_headers(headers: Mapping[str, str]) -> str | None:
+    """Why ``headers`` cannot be sent with a webhook, or None when they can.
+
+    Names must be HTTP tokens and values Latin-1 text without control characters; the
+    headers newswatch sets itself cannot be replaced. Values are never repeated: they often
+    hold tokens.
+    """
+    for header, value in headers.items():
+        if not _TOKEN.fullmatch(header):
+            return f"{header!r} is not a header name"
+        if header.lower() in _RESERVED:
+            return f"header {header} is set by newswatch itself"
+        if _UNSAFE_VALUE.search(value):
+            return f"header {header} has a control character"
         try:
             value.encode("latin-1")
         except UnicodeEncodeError:
-            raise ValueError(
-                f"webhook channel {channel!r}: header {header} must be Latin-1 text"
-            ) from None
-        if header in extra and header.lower() in _RESERVED:
-            raise ValueError(
-                f"webhook channel {channel!r}: header {header} is set by newswatch itself"
-            )
-        headers[header] = value
-    return headers
+            return f"header {header} must be Latin-1 text"
+    return None
 
 
 def _body_excerpt(exc: urllib.error.HTTPError) -> str:
