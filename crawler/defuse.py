@@ -192,7 +192,7 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
 )
-_NUL_PATTERNS = {
+_NUL_PATTERNS: dict[tuple[bool, ...], str] = {
     (True, True, True, False): "utf-32-be",
     (False, True, True, True): "utf-32-le",
     (True, False, True, False): "utf-16-be",

@@ -112,6 +112,7 @@ def _extract(body: bytes, url: str, encoding: str | None, options: ExtractOption
         with_metadata=True,
         date_extraction_params=set_date_params(extensive=True),
     )
+    assert not isinstance(doc, dict)  # a dict only with as_dict=True
     text = _clean_text(doc.text if doc is not None else None)
     if not text or _json_ld_body_is_longer(json_ld, text):
         # Script-rendered pages often carry the whole story only in JSON-LD articleBody.

@@ -182,8 +182,10 @@ _FAILURE_TEXT = {
 }
 
 
-def describe_failure(exc: BaseException) -> str:
+def describe_failure(exc: BaseException | None) -> str:
     """A short, human explanation of why a request failed."""
+    if exc is None:  # Twisted's Failure.value, which is always set for a failed request
+        return "request failed"
     name = type(exc).__name__
     text = str(exc).strip()
     if "robots.txt" in text:

@@ -51,9 +51,9 @@ def sync_sources(db: Database, sources: Iterable[tuple[str, str, str]]) -> None:
         for name, type_, url in sources:
             row = _source_row(db, name)
             if row is None:
-                db["sources"].insert({"name": name, "type": type_, "url": url, "failures": 0})
+                db.table("sources").insert({"name": name, "type": type_, "url": url, "failures": 0})
             elif row["url"] != url or row["type"] != type_:
-                db["sources"].update(
+                db.table("sources").update(
                     name, {"type": type_, "url": url, "etag": None, "last_modified": None}
                 )
 
@@ -129,7 +129,7 @@ def record_poll(
             "articles = coalesce(articles, 0) + ? WHERE name = ?",
             [new_items, name],
         )
-        db["sources"].update(name, changes)
+        db.table("sources").update(name, changes)
     return load_source_state(db, name)
 
 

@@ -127,7 +127,7 @@ class Extractions:
             task.cancel()
 
 
-async def _crawl(manager: CrawlManager, plans: list[SourcePlan]) -> list[PageText]:
+async def _crawl(manager: CrawlManager, plans: Sequence[SourcePlan]) -> list[PageText]:
     extractions = Extractions()
     try:
         if plans:

@@ -194,13 +194,13 @@ def mute(
     Muted matches are still recorded, in state "muted", and never sent later. The mute is
     kept in the database, so a running service obeys it at once.
     """
-    from alerts.outbox.mutes import clear_mute, set_mute
+    from alerts.outbox.mutes import MuteKind, clear_mute, set_mute
 
     config = load(config_path)
     if name is None:
         _list_mutes(config)
         return
-    kind = "channel" if is_channel else "rule"
+    kind: MuteKind = "channel" if is_channel else "rule"
     known = list(config.channels if is_channel else config.rules)
     if name not in known:
         raise click.BadParameter(_unknown(name, known), param_hint="NAME")

@@ -132,8 +132,8 @@ def _read_toml(file: Path, shown: Path | str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        hint = next((h for key, h in _TOML_HINTS.items() if str(exc).startswith(key)), None)
-        raise fail(f"invalid TOML: {exc}", hint) from exc
+        syntax_hint = next((h for key, h in _TOML_HINTS.items() if str(exc).startswith(key)), None)
+        raise fail(f"invalid TOML: {exc}", syntax_hint) from exc
 
 
 def _expand(
@@ -198,14 +198,14 @@ def _build(
         if (model := _validate_source(name, table, context, found)) is not None
     }
     rules = {
-        name: model
+        name: rule
         for name, table in _tables(data, "rules", found)
-        if (model := _validate(RuleSettings, table, ["rules", name], context, found)) is not None
+        if (rule := _validate(RuleSettings, table, ["rules", name], context, found)) is not None
     }
     channels = {
-        name: model
+        name: channel
         for name, table in _tables(data, "channels", found)
-        if (model := _validate_variant("channel", name, table, context, found)) is not None
+        if (channel := _validate_variant("channel", name, table, context, found)) is not None
     }
     found.extend(_cross_references(data))
     # A missing variable already explains any complaint about the value it left behind.

@@ -37,6 +37,7 @@ SQL = re.compile(
 WRITES = re.compile(r"\b(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|DELETE\s+FROM|UPDATE)\s+(\w+)")
 NAMES = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+(\w+)")
 RAW_CALLS = {"execute", "executemany", "executescript", "query"}
+TABLE_WRITES = {"insert", "upsert", "update", "delete", "delete_where", "create"}
 
 
 def modules() -> list[Path]:
@@ -63,6 +64,26 @@ def sql_strings(tree: ast.Module) -> list[str]:
         and id(node) not in docstrings
         and SQL.search(node.value)
     ]
+
+
+def table_api_writes(tree: ast.Module) -> set[str]:
+    """Tables written through sqlite-utils' table API: db["outbox"] or db.table("outbox")."""
+    written = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and node.attr in TABLE_WRITES):
+            continue
+        table = node.value
+        if isinstance(table, ast.Subscript) and isinstance(table.slice, ast.Constant):
+            written.add(table.slice.value)
+        elif (
+            isinstance(table, ast.Call)
+            and isinstance(table.func, ast.Attribute)
+            and table.func.attr == "table"
+            and table.args
+            and isinstance(table.args[0], ast.Constant)
+        ):
+            written.add(table.args[0].value)
+    return written
 
 
 def parse(path: Path) -> ast.Module:
@@ -94,15 +115,7 @@ def test_storage_store_modules_write_only_the_tables_they_own():
     for name, owned in STORE_MODULES.items():
         tree = parse(ROOT / name)
         written = {t for sql in sql_strings(tree) for t in WRITES.findall(sql)} - {"SET"}
-        # sqlite-utils' table API: db["outbox"].update(...)
-        written |= {
-            node.value.slice.value
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Subscript)
-            and isinstance(node.value.slice, ast.Constant)
-            and node.attr in {"insert", "upsert", "update", "delete", "delete_where", "create"}
-        }
+        written |= table_api_writes(tree)
         if written - owned:
             wrong[name] = sorted(written - owned)
     assert wrong == {}
@@ -134,5 +147,7 @@ def test_storage_checks_see_sql():
         '"""SELECT x FROM docstring"""\n'
         'q = f"UPDATE outbox SET state = {s!r} WHERE id = ?"\n'
         'db["articles"].update(1, {})\n'
+        'db.table("matches").insert({})\n'
     )
     assert sql_strings(tree) == ["UPDATE outbox SET state = "]
+    assert table_api_writes(tree) == {"articles", "matches"}

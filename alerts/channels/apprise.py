@@ -49,7 +49,8 @@ def load_apprise() -> ModuleType:
         import apprise.plugins
 
         apprise.plugins.N_MGR.load_modules()
-    return apprise
+    module: ModuleType = apprise  # apprise ships no type information
+    return module
 
 
 def check_url(url: str) -> str | None:
@@ -139,9 +140,10 @@ class AppriseChannel(Channel):
 
     def _kind(self, alert: Notification) -> str:
         types = self._module.NotifyType
+        kind: str = types.INFO
         if isinstance(alert, OpsAlert):
-            return types.WARNING if alert.status == "broken" else types.SUCCESS
-        return types.INFO
+            kind = types.WARNING if alert.status == "broken" else types.SUCCESS
+        return kind
 
     def _notify(self, title: str, body: str, kind: str) -> None:
         """Blocking notification; a failure leaves as DeliveryError with apprise's reason."""

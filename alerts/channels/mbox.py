@@ -135,14 +135,14 @@ def _locked_append(path: Path, data: bytes) -> None:
         message += b"\n"
     with open(path, "ab") as handle:
         # The same locking mailbox.mbox.lock() does; it raises ExternalClashError when
-        # another program holds the mailbox.
-        mailbox._lock_file(handle, dotlock=True)  # noqa: SLF001
+        # another program holds the mailbox. Private, so typeshed does not declare it.
+        mailbox._lock_file(handle, dotlock=True)  # type: ignore[attr-defined]  # noqa: SLF001
         try:
             handle.write(from_line + b"\n" + message + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
         finally:
-            mailbox._unlock_file(handle)  # noqa: SLF001
+            mailbox._unlock_file(handle)  # type: ignore[attr-defined]  # noqa: SLF001
 
 
 def _lock_for(path: Path) -> threading.Lock:

@@ -24,7 +24,7 @@ def set_mute(
 ) -> None:
     """Mute a rule or a channel until ``until`` (replacing an earlier mute of it)."""
     with write_transaction(db):
-        db["mutes"].upsert(
+        db.table("mutes").upsert(
             {
                 "kind": kind,
                 "name": name,

@@ -151,7 +151,7 @@ def mark_notice_failed(
         now=now,
     )
     with write_transaction(db):
-        db["notices"].update(notice.id, failure.columns())
+        db.table("notices").update(notice.id, failure.columns())
     return failure.state, failure.next_attempt
 
 
@@ -159,7 +159,7 @@ def mute_notices(db: Database, ids: Iterable[int], note: str) -> None:
     """Record notices (and the alerts they carry) as muted."""
     with write_transaction(db):
         for notice_id in ids:
-            db["notices"].update(notice_id, {"state": "muted", "last_error": note})
+            db.table("notices").update(notice_id, {"state": "muted", "last_error": note})
             db.execute(
                 "UPDATE outbox SET state = 'muted', last_error = ? WHERE notice_id = ? "
                 "AND state = 'bundled'",
@@ -171,7 +171,7 @@ def postpone_notices(db: Database, ids: Iterable[int], until: datetime) -> None:
     """Hold notices that were not tried because their channel is down or quiet."""
     with write_transaction(db):
         for notice_id in ids:
-            db["notices"].update(notice_id, {"next_attempt": to_iso(until)})
+            db.table("notices").update(notice_id, {"next_attempt": to_iso(until)})
 
 
 def notice_counts(db: Database) -> dict[str, int]:

@@ -198,7 +198,7 @@ def next_due_time(db: Database, channels: Iterable[str]) -> datetime | None:
 def mark_sent(db: Database, delivery_id: int, when: datetime | None = None) -> None:
     """Record a successful delivery."""
     with write_transaction(db):
-        db["outbox"].update(
+        db.table("outbox").update(
             delivery_id,
             {"state": SENT, "sent_at": to_iso(when or utcnow()), "last_error": None},
         )
@@ -227,7 +227,7 @@ def mark_failed_attempt(
         now=now or utcnow(),
     )
     with write_transaction(db):
-        db["outbox"].update(delivery.id, failure.columns())
+        db.table("outbox").update(delivery.id, failure.columns())
     return failure.state, failure.next_attempt
 
 
@@ -235,7 +235,7 @@ def postpone(db: Database, ids: Iterable[int], until: datetime) -> None:
     """Hold deliveries that were not tried because their channel is down or quiet."""
     with write_transaction(db):
         for delivery_id in ids:
-            db["outbox"].update(delivery_id, {"next_attempt": to_iso(until)})
+            db.table("outbox").update(delivery_id, {"next_attempt": to_iso(until)})
 
 
 def hold(db: Database, ids: Iterable[int], reason: str, due: datetime) -> None:
@@ -246,7 +246,7 @@ def hold(db: Database, ids: Iterable[int], reason: str, due: datetime) -> None:
     """
     with write_transaction(db):
         for delivery_id in ids:
-            db["outbox"].update(
+            db.table("outbox").update(
                 delivery_id,
                 {"state": DIGEST, "hold": reason, "digest_due": to_iso(due), "classified": 1},
             )
@@ -256,7 +256,9 @@ def mark_muted(db: Database, ids: Iterable[int], note: str) -> None:
     """Record deliveries as muted: kept for the record, never sent."""
     with write_transaction(db):
         for delivery_id in ids:
-            db["outbox"].update(delivery_id, {"state": MUTED, "last_error": note, "classified": 1})
+            db.table("outbox").update(
+                delivery_id, {"state": MUTED, "last_error": note, "classified": 1}
+            )
 
 
 def outbox_counts(db: Database) -> dict[str, int]:

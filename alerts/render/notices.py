@@ -58,7 +58,7 @@ def digest_context(
     digest: Digest, zone: ZoneInfo, limit: int = DIGEST_ITEMS_PER_RULE
 ) -> dict[str, Any]:
     """What the digest templates may use; documented in docs/alerts.md."""
-    sections = []
+    sections: list[dict[str, Any]] = []
     for section in digest.sections:
         items = [_item(alert, zone) for alert in section.alerts[:limit]]
         sections.append(

@@ -116,7 +116,7 @@ class Prox:
         self.limit = len(words) - 1 + distance
 
     def _items(self, scan: Scan, index: int) -> list[tuple[int, int, int, int]] | None:
-        items = []
+        items: list[tuple[int, int, int, int]] = []
         for w, ((kid, _, where), need) in enumerate(zip(self.words, self.needs, strict=True)):
             field = where[index][0]
             spans = scan.occurrences(kid, *where[index]) if kid in scan.present else []

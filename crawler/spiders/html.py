@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from scrapy.http import Response, TextResponse
@@ -75,7 +76,7 @@ class HtmlPlan(SourcePlan):
 
 def link_extractor(source: Source) -> LinkExtractor:
     """A LinkExtractor for the source's ``follow`` / ``allow`` / ``deny``."""
-    restrict: dict[str, str] = {}
+    restrict: dict[str, Any] = {}
     if source.follow:
         is_xpath = source.follow.lstrip().startswith(("/", "("))
         restrict["restrict_xpaths" if is_xpath else "restrict_css"] = source.follow
