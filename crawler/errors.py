@@ -13,7 +13,9 @@
 Each package keeps its errors in one module (crawler/errors.py, alerts/errors.py,
 scheduler/errors.py) whose docstring draws its part of this tree. Each error carries the
 name of what failed (source, URL, SMTP host...) and, where one helps, a hint naming the
-setting to check.
+setting to check. A poll turns whatever one source's fetch, parse or store raises into
+that stage's error for that source alone (:mod:`crawler.poll`); :func:`describe` words an
+exception nobody expected.
 """
 
 from __future__ import annotations
@@ -43,3 +45,11 @@ class ParseError(NewswatchError):
 
 class StoreError(NewswatchError):
     """The database could not complete an operation."""
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as ``Type: text`` (just ``Type`` when it has no text), for messages."""
+    if isinstance(exc, NewswatchError):
+        return exc.message
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -23,6 +23,19 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+    UnsupportedURLSchemeError,
+)
+from twisted.internet import error as tx_error
+from twisted.internet.defer import CancelledError
+
+from crawler.errors import describe
 from crawler.models import Source
 
 logger = logging.getLogger(__name__)
@@ -168,37 +181,43 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-_FAILURE_TEXT = {
-    "DownloadTimeoutError": "timed out",
-    "TimeoutError": "timed out",
-    "TCPTimedOutError": "timed out",
-    "UserTimeoutError": "timed out",
-    "DownloadConnectionRefusedError": "connection refused",
-    "ConnectionRefusedError": "connection refused",
-    "CannotResolveHostError": "DNS lookup failed",
-    "DNSLookupError": "DNS lookup failed",
-    "ResponseDataLossError": "connection closed before the whole response arrived",
-    "UnsupportedURLSchemeError": "unsupported URL scheme",
-}
+# Scrapy wraps most Twisted errors in its own, but retries and middlewares can surface
+# either, so both are listed.
+_FAILURES: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    (
+        (DownloadTimeoutError, tx_error.TimeoutError, tx_error.TCPTimedOutError, TimeoutError),
+        "timed out",
+    ),
+    (
+        (DownloadConnectionRefusedError, tx_error.ConnectionRefusedError, ConnectionRefusedError),
+        "connection refused",
+    ),
+    ((CannotResolveHostError, tx_error.DNSLookupError), "DNS lookup failed"),
+    ((ResponseDataLossError,), "connection closed before the whole response arrived"),
+    ((UnsupportedURLSchemeError,), "unsupported URL scheme"),
+)
 
 
 def describe_failure(exc: BaseException | None) -> str:
     """A short, human explanation of why a request failed."""
     if exc is None:  # Twisted's Failure.value, which is always set for a failed request
         return "request failed"
-    name = type(exc).__name__
     text = str(exc).strip()
-    if "robots.txt" in text:
-        return "forbidden by robots.txt"
-    if "during decompression" in text:
-        return "compressed response expands beyond the size cap ([service] max_size)"
-    if "max size" in text or "maxsize" in text or "MAXSIZE" in text or "larger than" in text:
-        return "response larger than the size cap ([service] max_size)"
-    if name in {"DownloadCancelledError", "CancelledError"}:
+    if isinstance(exc, IgnoreRequest):
+        # The robots.txt and decompression middlewares both raise IgnoreRequest; only its
+        # text tells them apart.
+        if "robots.txt" in text:
+            return "forbidden by robots.txt"
+        if "during decompression" in text:
+            return "compressed response expands beyond the size cap ([service] max_size)"
+    if isinstance(exc, DownloadCancelledError | CancelledError):
+        if "larger than download max size" in text:
+            return "response larger than the size cap ([service] max_size)"
         return "download cancelled (response larger than the size cap, or crawl stopped)"
-    if name in _FAILURE_TEXT:
-        return _FAILURE_TEXT[name]
-    return f"{name}: {text}" if text else name
+    for types, meaning in _FAILURES:
+        if isinstance(exc, types):
+            return meaning
+    return describe(exc)
 
 
 def _header(response: Any, name: str) -> str | None:

@@ -5,8 +5,24 @@ from __future__ import annotations
 import gzip
 
 import pytest
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
+from twisted.internet import error as tx_error
 
-from crawler.fetch import CrawlManager, FetchRequest, FetchSettings, fetch_feeds, parse_retry_after
+from crawler.fetch import (
+    CrawlManager,
+    FetchRequest,
+    FetchSettings,
+    describe_failure,
+    fetch_feeds,
+    parse_retry_after,
+)
 from crawler.models import Source
 from tests.httpserver import FeedServer, rss
 
@@ -103,3 +119,33 @@ def test_parse_retry_after_accepts_seconds_and_dates():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+@pytest.mark.parametrize(
+    ("exc", "text"),
+    [
+        (DownloadTimeoutError("Getting x took longer than 3 seconds."), "timed out"),
+        (tx_error.TimeoutError(), "timed out"),
+        (tx_error.TCPTimedOutError(), "timed out"),
+        (DownloadConnectionRefusedError("refused"), "connection refused"),
+        (tx_error.ConnectionRefusedError(), "connection refused"),
+        (CannotResolveHostError("nowhere.invalid"), "DNS lookup failed"),
+        (tx_error.DNSLookupError("nowhere.invalid"), "DNS lookup failed"),
+        (ResponseDataLossError(), "connection closed before the whole response arrived"),
+        (IgnoreRequest("Forbidden by robots.txt"), "forbidden by robots.txt"),
+        (
+            DownloadCancelledError("Received 400000 bytes which is larger than download max size"),
+            "response larger than the size cap ([service] max_size)",
+        ),
+        (ValueError("odd"), "ValueError: odd"),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else "",
+)
+def test_describe_failure_classifies_by_exception_type(exc, text):
+    assert describe_failure(exc) == text
+
+
+def test_describe_failure_ignores_class_names_that_merely_look_alike():
+    # A class called like Scrapy's timeout is not one.
+    lookalike = type("DownloadTimeoutError", (Exception,), {})
+    assert describe_failure(lookalike("x")) == "DownloadTimeoutError: x"
