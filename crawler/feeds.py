@@ -12,9 +12,11 @@ import io
 import logging
 import re
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from xml.sax import SAXParseException
 
@@ -22,7 +24,7 @@ import feedparser
 
 from crawler.canonical import canonicalize_url
 from crawler.defuse import defuse_body
-from crawler.errors import ParseError
+from crawler.errors import ParseError, describe
 from crawler.models import Article
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ _TAG = re.compile(r"<[^>]*>")
 _MARKUP = re.compile(r"<[A-Za-z/!?]")
 _LANGUAGE = re.compile(r"\s*([A-Za-z]{2})(?:[-_]|\s*$)")
 _WEB_URL = re.compile(r"https?://", re.IGNORECASE)
+_FEEDPARSER = Path(feedparser.__file__).parent
+_HANDLER = re.compile(r"_(?:start|end)_(\w+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +72,57 @@ def parse_feed(
     """Parse a feed body into articles; ParseError when the body is not a usable feed.
 
     A valid feed with no items gives an empty list. A broken feed that still yields items
-    gives them with a ``warning``; a broken one without items raises ParseError.
+    gives them with a ``warning``; a broken one without items raises ParseError. No other
+    exception escapes, whatever the bytes.
     """
+    try:
+        return _parse_feed(body, source, url, fetched, content_type, max_bytes)
+    except ParseError:
+        raise
+    except Exception as exc:  # feedparser's handlers raise on some inputs instead of bozo
+        log.debug("source %r (%s): the feed parser crashed", source, url, exc_info=True)
+        raise unparseable_feed(source, exc) from exc
+
+
+def unparseable_feed(source: str, exc: Exception) -> ParseError:
+    """The ParseError for a feed whose parsing raised ``exc``, saying where it was raised."""
+    where = _feedparser_part(exc)
+    cause = f"{type(exc).__name__} in {where}" if where else describe(exc)
+    return ParseError(
+        f"source {source!r}: the feed could not be parsed ({cause})",
+        hint="the feed is malformed in a way the parser does not survive; ask its publisher",
+    )
+
+
+def _feedparser_part(exc: BaseException) -> str | None:
+    """Where in feedparser ``exc`` was raised ("feedparser's georss handling"), or None."""
+    frames = [
+        frame
+        for frame in reversed(traceback.extract_tb(exc.__traceback__))
+        if Path(frame.filename).is_relative_to(_FEEDPARSER)
+    ]
+    # The innermost element handler names the culprit: the helpers it calls (the dict in
+    # util.py, the context lookup in mixin.py) are shared by every handler.
+    for frame in frames:
+        if handler := _HANDLER.match(frame.name):
+            path = Path(frame.filename)
+            if path.parent.name == "namespaces" and path.stem != "_base":
+                return f"feedparser's {path.stem} handling"
+            return f"feedparser's <{handler.group(1)}> handling"
+    inner = next((f for f in frames if Path(f.filename).name != "util.py"), None)
+    if inner is None:
+        return "feedparser" if frames else None
+    return f"feedparser ({Path(inner.filename).name}, {inner.name})"
+
+
+def _parse_feed(
+    body: bytes,
+    source: str,
+    url: str,
+    fetched: datetime,
+    content_type: str | None,
+    max_bytes: int,
+) -> FeedResult:
     where = f"source {source!r} ({url})"
     safe = defuse_body(body, where=where, content_type=content_type, max_bytes=max_bytes)
     if safe.looks_html:
