@@ -136,6 +136,15 @@ def is_html_type(content_type: str | None) -> bool:
     return content_type.split(";", 1)[0].strip().lower() in HTML_TYPES
 
 
+def content_charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a Content-Type header, if it names one."""
+    for param in (content_type or "").split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip("\"'")
+    return None
+
+
 def source_slot(source: Source) -> str | None:
     """The download slot of a source with its own ``delay``; None for the host's slot."""
     if source.delay is None:

@@ -40,9 +40,10 @@ class Article:
 class Source:
     """What the fetcher needs to know about one configured source.
 
-    ``type`` is "rss" (RSS 0.9x/1.0/2.0, RDF and Atom), "html" (a listing page whose article
-    links are followed) or "sitemap". Regex fields are kept as strings; the fetcher compiles
-    them. ``delay`` is seconds between requests to the source's host.
+    ``type`` names the source's kind in :data:`crawler.sources.SOURCE_KINDS`: "rss" (RSS
+    0.9x/1.0/2.0, RDF and Atom), "html" (a listing page whose article links are followed) or
+    "sitemap". Regex fields are kept as strings; the fetcher compiles them. ``delay`` is
+    seconds between requests to the source's host.
     """
 
     name: str

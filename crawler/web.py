@@ -1,10 +1,10 @@
-"""Web sources in a poll: crawl html and sitemap sources, fetch full text for feed items.
+"""Crawls of web pages: html and sitemap sources, and the full text of feed items.
 
-:func:`crawl_sites` runs one crawl for every html and sitemap source of a batch and returns
-their new articles with the extracted text; :func:`fetch_full_texts` fetches the pages of
-new feed items (rss sources with ``full_text = true``) and puts the extracted text in
-``Article.text``, which is what rules match. Links already stored (by canonical URL) are
-never fetched again.
+:func:`crawl_sites` runs one crawl for the plans of every web source of a batch (each kind
+builds its :class:`~crawler.spiders.plan.SourcePlan`) and returns their new articles with
+the extracted text; :func:`fetch_full_texts` fetches the pages of new feed items (rss
+sources with ``full_text = true``) and puts the extracted text in ``Article.text``, which
+is what rules match. Links already stored (by canonical URL) are never fetched again.
 
 Extraction (trafilatura) is CPU-bound, so each page body goes to a worker thread as soon
 as it arrives, at most :data:`EXTRACT_WORKERS` at a time; the event loop only downloads.
@@ -21,15 +21,13 @@ from datetime import datetime
 
 import sqlite_utils
 
-from crawler.errors import ParseError
-from crawler.extract import Extracted, extract_article
+from crawler.errors import ParseError, describe
+from crawler.extract import Extracted
 from crawler.fetch import CrawlManager
 from crawler.models import Article, Source
-from crawler.spiders.html import HtmlPlan
 from crawler.spiders.pages import WebSpider
 from crawler.spiders.plan import FetchedPage, PageHint, PageListPlan, SiteOutcome, SourcePlan
-from crawler.spiders.sitemap import DEFAULT_MAX_BYTES, SitemapPlan
-from crawler.store import is_known, load_source_state, utcnow
+from crawler.store import is_known, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +94,14 @@ class Claims:
 
 
 class Extractions:
-    """Extract each collected page in a worker thread while the crawl goes on."""
+    """Extract each collected page in a worker thread while the crawl goes on.
 
-    def __init__(self, workers: int = EXTRACT_WORKERS) -> None:
+    Each page is read by its source's plan (:meth:`SourcePlan.extract`); whatever that
+    raises is the failure of that one page.
+    """
+
+    def __init__(self, plans: Sequence[SourcePlan], workers: int = EXTRACT_WORKERS) -> None:
+        self._plans = {plan.source.name: plan for plan in plans}
         self._loop = asyncio.get_running_loop()
         self._slots = asyncio.Semaphore(workers)
         self._tasks: list[asyncio.Task[PageText]] = []
@@ -110,12 +113,15 @@ class Extractions:
     async def _extract(self, page: FetchedPage) -> PageText:
         async with self._slots:
             try:
-                extracted = await asyncio.to_thread(
-                    extract_article, page.body, url=page.final_url, encoding=page.encoding
-                )
+                extracted = await asyncio.to_thread(self._plans[page.source].extract, page)
             except ParseError as exc:
-                return PageText(page.source, page.url, page.final_url, page.hint, None, exc.message)
-        return PageText(page.source, page.url, page.final_url, page.hint, extracted)
+                error = exc.message
+            except Exception as exc:  # noqa: BLE001 - hostile pages break extractors in many ways
+                logger.debug("%s: extraction crashed on %s", page.source, page.url, exc_info=True)
+                error = f"the page could not be read ({describe(exc)})"
+            else:
+                return PageText(page.source, page.url, page.final_url, page.hint, extracted)
+        return PageText(page.source, page.url, page.final_url, page.hint, None, error)
 
     async def results(self) -> list[PageText]:
         """Every page's outcome, once all extractions are done."""
@@ -127,55 +133,32 @@ class Extractions:
             task.cancel()
 
 
-async def _crawl(manager: CrawlManager, plans: Sequence[SourcePlan]) -> list[PageText]:
-    extractions = Extractions()
+async def crawl_pages(manager: CrawlManager, plans: Sequence[SourcePlan]) -> list[PageText]:
+    """Run one crawl of ``plans``; every article page it fetched, extracted."""
+    extractions = Extractions(plans)
     try:
         if plans:
-            await manager.crawl(WebSpider, plans=plans, collect=extractions.submit)
+            await manager.crawl(WebSpider, plans=list(plans), collect=extractions.submit)
         return await extractions.results()
     except BaseException:
         extractions.cancel()
         raise
 
 
-async def crawl_sites(
-    manager: CrawlManager,
-    db: sqlite_utils.Database,
-    sources: Sequence[Source],
-    *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    now: datetime | None = None,
-) -> list[SiteResult]:
-    """Crawl html and sitemap sources in one crawl; each gets its new articles and outcome."""
-    now = now or utcnow()
-    claims = Claims(db)
-    plans = [_site_plan(source, claims, db, now, max_bytes) for source in sources]
-    pages = await _crawl(manager, plans)
+async def crawl_sites(manager: CrawlManager, plans: Sequence[SourcePlan]) -> list[SiteResult]:
+    """Crawl web sources in one crawl; each plan's source gets its articles and outcome."""
+    pages = await crawl_pages(manager, plans)
     fetched = utcnow()
     results = []
     for plan in plans:
         own = [page for page in pages if page.source == plan.source.name]
-        articles = [_site_article(page, fetched) for page in own]
+        articles = [page_article(page, fetched) for page in own]
         results.append(_site_result(plan.outcome, articles, own))
     return results
 
 
-def _site_plan(
-    source: Source,
-    claims: Callable[[str], bool],
-    db: sqlite_utils.Database,
-    now: datetime,
-    max_bytes: int,
-) -> SourcePlan:
-    if source.type == "html":
-        return HtmlPlan(source, claims)
-    if source.type == "sitemap":
-        since = load_source_state(db, source.name).last_success
-        return SitemapPlan(source, claims, since=since, now=now, max_bytes=max_bytes)
-    raise ValueError(f"source {source.name!r} has type {source.type!r}, not html or sitemap")
-
-
-def _site_article(page: PageText, fetched: datetime) -> Article:
+def page_article(page: PageText, fetched: datetime) -> Article:
+    """The article of an extracted page (its text, else what the link said about it)."""
     extracted = page.extracted
     published, date_source = _published(extracted, page.hint, fetched)
     text = extracted.text if extracted else ""
@@ -249,23 +232,24 @@ def _warning(outcome: SiteOutcome, unreadable: int) -> str | None:
     return "; ".join(notes) or None
 
 
+def plan_item_pages(
+    source: Source, articles: Sequence[Article], claims: Callable[[str], bool]
+) -> PageListPlan:
+    """The plan that fetches the pages of a feed's items (the default for full text)."""
+    return PageListPlan(source, claims, [(a.url, _feed_hint(a)) for a in articles])
+
+
 async def fetch_full_texts(
-    manager: CrawlManager, items: Sequence[tuple[Source, Sequence[Article]]]
+    manager: CrawlManager, items: Sequence[tuple[SourcePlan, Sequence[Article]]]
 ) -> list[FullTextResult]:
     """Fetch the page of each new feed item; extracted text goes in ``Article.text``.
 
+    Each plan (see :func:`plan_item_pages`) fetches the pages of the articles paired with it.
     An item whose page cannot be fetched or extracted keeps its feed summary (logged once).
     """
-    claims = Claims(None)
-    plans = [
-        PageListPlan(source, claims, [(a.url, _feed_hint(a)) for a in articles])
-        for source, articles in items
-    ]
-    pages = {(page.source, page.url): page for page in await _crawl(manager, plans)}
-    return [
-        _full_text_result(plan, articles, pages)
-        for plan, (_, articles) in zip(plans, items, strict=True)
-    ]
+    plans = [plan for plan, _ in items]
+    pages = {(page.source, page.url): page for page in await crawl_pages(manager, plans)}
+    return [_full_text_result(plan, articles, pages) for plan, articles in items]
 
 
 def _feed_hint(article: Article) -> PageHint:
@@ -274,7 +258,7 @@ def _feed_hint(article: Article) -> PageHint:
 
 
 def _full_text_result(
-    plan: PageListPlan, articles: Sequence[Article], pages: dict[tuple[str, str], PageText]
+    plan: SourcePlan, articles: Sequence[Article], pages: dict[tuple[str, str], PageText]
 ) -> FullTextResult:
     name, outcome = plan.source.name, plan.outcome
     reasons = dict(outcome.page_errors + outcome.skipped)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
@@ -13,11 +12,8 @@ from alerts.rules.rule import Rule, validate_rule
 from alerts.rules.tryout import DRAFT, backtest, highlight, try_rule
 from crawler.db import open_readonly, utcnow
 from crawler.durations import parse_duration
-from crawler.errors import FetchError, ParseError
-from crawler.extract import extract_article
-from crawler.feeds import parse_feed
-from crawler.fetch import CrawlManager, FetchRequest, FetchSettings, fetch_feeds
-from crawler.models import Source
+from crawler.fetch import CrawlManager, FetchSettings
+from crawler.sources.probe import read_url
 from scheduler.cli import EXIT_FAILURE, config_option, load, main
 from scheduler.config_models import DEFAULT_USER_AGENT
 from scheduler.runloop import run_async
@@ -86,27 +82,13 @@ def show_result(rule: Rule, doc: Document, *, label: str) -> int:
 
 
 async def fetch_documents(url: str) -> list[Document]:
-    """Fetch ``url`` the way sources are fetched; a feed gives one document per item."""
+    """Fetch ``url`` the way sources are polled; a feed gives one document per item."""
     crawls = CrawlManager(FetchSettings(user_agent=DEFAULT_USER_AGENT))
     try:
-        (result,) = await fetch_feeds(crawls, [FetchRequest(Source("url", "rss", url))])
+        articles = await read_url(crawls, url)
     finally:
         await crawls.aclose()
-    if not result.ok:
-        raise FetchError(f"cannot fetch {url}: {result.error}")
-    try:
-        feed = await asyncio.to_thread(
-            parse_feed,
-            result.body,
-            source="url",
-            url=result.url,
-            fetched=utcnow(),
-            content_type=result.content_type,
-        )
-        return [Document(a.title, a.body, url=a.url) for a in feed.articles]
-    except ParseError:
-        page = await asyncio.to_thread(extract_article, result.body, url=result.url)
-        return [Document(title=page.title or "", body=page.text, url=result.url)]
+    return [Document(a.title, a.body, url=a.url) for a in articles]
 
 
 @rules.command("backtest")

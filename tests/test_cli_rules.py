@@ -93,3 +93,22 @@ def test_check_warns_about_rules_that_never_match_or_match_everything(tmp_path):
     assert any("rules.never" in w for w in warnings)
     assert any("rules.everything" in w for w in warnings)
     assert not any("rules.fine" in w for w in warnings)
+
+
+def test_rules_test_url_reads_a_page_that_is_not_a_feed(http_server):
+    page = (
+        "<html><head><title>Police raid compound</title></head><body><article>"
+        + "<p>Police raided a scam compound in Bavet and freed the workers held there.</p>" * 8
+        + "</article></body></html>"
+    )
+    url = http_server.add("/story.html", page, content_type="text/html; charset=utf-8")
+    result = newswatch("rules", "test", "raided AND bavet", "--url", url)
+    assert result.returncode == 0, result.stderr
+    assert "[raided]" in result.stdout and "[Bavet]" in result.stdout
+
+
+def test_rules_test_url_that_cannot_be_fetched_says_so(http_server):
+    url = http_server.add("/gone", "gone", status=404)
+    result = newswatch("rules", "test", "raid", "--url", url)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: cannot fetch {url}: HTTP 404"

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crawler.db import open_database
+from crawler.db import open_database, utcnow
 from crawler.fetch import CrawlManager, FetchSettings
 from crawler.models import Source
-from crawler.store import record_poll, store_articles, sync_sources
-from crawler.web import SiteResult, crawl_sites
+from crawler.sources import source_kind
+from crawler.store import load_source_state, record_poll, store_articles, sync_sources
+from crawler.web import Claims, SiteResult, crawl_sites
 from tests.test_web_site import (
     ARTICLES,
     BOMB,
@@ -54,7 +55,14 @@ def listing(site: Site, name: str = "md", **options: object) -> Source:
 
 def crawl(loop_thread, crawls, db, *sources: Source) -> list[SiteResult]:
     sync_sources(db, [(s.name, s.type, s.url) for s in sources])
-    results = loop_thread.run(crawl_sites(crawls, db, list(sources), max_bytes=200_000))
+    claims, now = Claims(db), utcnow()
+    plans = [
+        source_kind(s.type).plan(  # type: ignore[attr-defined]
+            s, claims, state=load_source_state(db, s.name), now=now, max_bytes=200_000
+        )
+        for s in sources
+    ]
+    results = loop_thread.run(crawl_sites(crawls, plans))
     for result in results:
         store_articles(db, result.articles)
     return results

@@ -9,7 +9,7 @@ import pytest
 from crawler.feeds import parse_feed
 from crawler.fetch import CrawlManager, FetchSettings
 from crawler.models import Article, Source
-from crawler.web import fetch_full_texts
+from crawler.web import Claims, fetch_full_texts, plan_item_pages
 from tests.httpserver import rss
 from tests.test_web_site import PDF_PATH, Site, serve_site
 
@@ -40,13 +40,18 @@ def feed_items(site: Site, *paths: str) -> list[Article]:
     return parse_feed(body, source="kt", url=site.url("/feed"), fetched=datetime.now(UTC)).articles
 
 
+async def full_texts(crawls: CrawlManager, source: Source, items: list[Article]):
+    plan = plan_item_pages(source, items, Claims(None))
+    return await fetch_full_texts(crawls, [(plan, items)])
+
+
 def test_fetch_full_texts_puts_page_text_in_articles_and_keeps_summary_on_failure(
     loop_thread, crawls, http_server
 ):
     site = serve_site(http_server)
     items = feed_items(site, BAVET, CASINO, "/news/2026/missing.html", PDF_PATH)
     source = Source(name="kt", type="rss", url=site.url("/feed"), full_text=True)
-    (result,) = loop_thread.run(fetch_full_texts(crawls, [(source, items)]))
+    (result,) = loop_thread.run(full_texts(crawls, source, items))
     assert result.error is None and result.extracted == 2 and result.deferred == 0
     bavet, casino, missing, pdf = result.articles
     assert "amounts to forced labour" in bavet.text
@@ -69,7 +74,7 @@ def test_fetch_full_texts_429_defers_the_items_not_fetched(loop_thread, crawls, 
                     headers={"Retry-After": "600"})  # fmt: skip
     items = feed_items(site, RAID, BAVET, CASINO)
     source = Source(name="kt", type="rss", url=site.url("/feed"), full_text=True)
-    (result,) = loop_thread.run(fetch_full_texts(crawls, [(source, items)]))
+    (result,) = loop_thread.run(full_texts(crawls, source, items))
     assert result.retry_after == 600 and "HTTP 429" in (result.error or "")
     assert [a.url for a in result.articles] == [site.url(RAID)]
     assert result.deferred == 2

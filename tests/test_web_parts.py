@@ -10,9 +10,9 @@ from scrapy.http import HtmlResponse, Response
 from crawler.errors import ParseError
 from crawler.fetch import is_html_type, page_crawl_settings, source_slot
 from crawler.models import Source
-from crawler.spiders.html import HtmlPlan, next_page_url
+from crawler.sources.html import HtmlPlan, next_page_url
+from crawler.sources.sitemap import NewsSitemap, SitemapPlan, entry_date, parse_w3c_date
 from crawler.spiders.plan import PageHint
-from crawler.spiders.sitemap import NewsSitemap, SitemapPlan, entry_date, parse_w3c_date
 
 BASE = "http://news.example.org/news/"
 

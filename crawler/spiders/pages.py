@@ -21,7 +21,13 @@ from scrapy.http import Response
 from scrapy.http.headers import Headers
 from twisted.python.failure import Failure
 
-from crawler.fetch import describe_failure, is_html_type, page_crawl_settings, parse_retry_after
+from crawler.fetch import (
+    content_charset,
+    describe_failure,
+    is_html_type,
+    page_crawl_settings,
+    parse_retry_after,
+)
 from crawler.spiders.plan import FetchedPage, SourcePlan
 
 logger = logging.getLogger(__name__)
@@ -144,7 +150,7 @@ def _page(request: Request, response: Response) -> FetchedPage:
         url=request.meta["canonical"],
         final_url=response.url,
         body=bytes(response.body),
-        encoding=_charset(_header(response.headers, "Content-Type")),
+        encoding=content_charset(_header(response.headers, "Content-Type")),
         hint=request.meta["hint"],
     )
 
@@ -152,11 +158,3 @@ def _page(request: Request, response: Response) -> FetchedPage:
 def _header(headers: Headers, name: str) -> str | None:
     value = headers.get(name)
     return value.decode("latin-1") if value else None
-
-
-def _charset(content_type: str | None) -> str | None:
-    for param in (content_type or "").split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset" and value.strip():
-            return value.strip().strip("\"'")
-    return None

@@ -4,8 +4,9 @@ A :class:`SourcePlan` is the per-source half of :class:`crawler.spiders.pages.We
 the spider downloads, the plan decides. Each source has one request in flight at a time
 (index documents first: listing pages or sitemaps, then article pages), so a site that
 starts refusing us (403/429) gets no further request from this poll, and ``max_articles``
-is exact. Variants say how an index document yields article links: ``html`` and
-``sitemap``; :class:`PageListPlan` fetches a given list of pages (full text of feed items).
+is exact. Variants say how an index document yields article links (the html and sitemap
+kinds in :mod:`crawler.sources`); :class:`PageListPlan` fetches a given list of pages (full
+text of feed items).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from scrapy import Request
 from scrapy.http import Response
 
 from crawler.canonical import canonicalize_url
+from crawler.extract import Extracted, extract_article
 from crawler.fetch import HANDLED_STATUSES, source_slot
 from crawler.models import Source
 
@@ -114,6 +116,14 @@ class SourcePlan:
         """How many index documents (listing pages, sitemaps) one poll may read."""
         return 1
 
+    def canonical(self, url: str) -> str:
+        """The canonical form of a link: the article's identity in the store."""
+        return canonicalize_url(url)
+
+    def extract(self, page: FetchedPage) -> Extracted:
+        """The article in a fetched page; runs in a worker thread. ParseError if none."""
+        return extract_article(page.body, url=page.final_url, encoding=page.encoding)
+
     # --- queueing ----------------------------------------------------------------------
 
     def apply(self, content: IndexContent) -> None:
@@ -127,17 +137,17 @@ class SourcePlan:
 
     def queue_index(self, url: str, *, seed: bool = False) -> None:
         """Queue an index document, once, within :meth:`index_limit`."""
-        canonical = canonicalize_url(url)
+        canonical = self.canonical(url)
         if canonical in self._index_urls or len(self._index_urls) >= self.index_limit():
             return
         self._index_urls.add(canonical)
-        self._indexes.append(self._request(url, kind="index", seed=seed))
+        self._indexes.append(self._request(url, kind="index", seed=seed, canonical=canonical))
 
     def offer_page(self, url: str, hint: PageHint) -> None:
         """Queue an article page unless it is stored, claimed by another source, or over budget."""
         if not url.lower().startswith(("http://", "https://")):
             return
-        canonical = canonicalize_url(url)
+        canonical = self.canonical(url)
         if len(canonical) > MAX_URL_LENGTH:
             return
         if canonical in self._seen or canonical in self._index_urls:
@@ -178,7 +188,7 @@ class SourcePlan:
             "kind": kind,
             "seed": seed,
             "hint": hint or PageHint(),
-            "canonical": canonical or canonicalize_url(url),
+            "canonical": canonical or self.canonical(url),
             "expect_html": kind == "page" or self.index_is_html,
             "handle_httpstatus_list": HANDLED_STATUSES,
         }

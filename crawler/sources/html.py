@@ -1,5 +1,8 @@
 """html sources: a listing page whose article links are followed, with pagination.
 
+Crawled with the other web sources of a batch (:mod:`crawler.sources.site`); this module
+says how a listing page is read.
+
 Links are picked by Scrapy's ``LinkExtractor``: ``follow`` (a CSS selector, or an XPath
 when it starts with ``/`` or ``(``) narrows where links are taken from, ``allow`` / ``deny``
 filter their URLs. The extractor already drops links to files such as PDFs and images by
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -20,7 +24,9 @@ from scrapy.linkextractors import LinkExtractor
 from crawler.canonical import canonicalize_url
 from crawler.errors import ParseError
 from crawler.models import Source
+from crawler.sources.site import SiteKind
 from crawler.spiders.plan import IndexContent, PageHint, SourcePlan
+from crawler.store import SourceState
 
 MAX_TITLE_CHARS = 300
 
@@ -45,6 +51,23 @@ _NEXT_TEXTS = (
 )
 
 
+class HtmlKind(SiteKind):
+    """``type = "html"``: a listing page whose article links are followed."""
+
+    type = "html"
+
+    def plan(
+        self,
+        source: Source,
+        claim: Callable[[str], bool],
+        *,
+        state: SourceState,
+        now: datetime,
+        max_bytes: int,
+    ) -> SourcePlan:
+        return HtmlPlan(source, claim)
+
+
 class HtmlPlan(SourcePlan):
     """Read up to ``pages`` listing pages, then fetch the new article pages they link to."""
 
@@ -61,11 +84,11 @@ class HtmlPlan(SourcePlan):
         if not isinstance(response, TextResponse):
             raise ParseError(f"listing page {response.url} is not an HTML page")
         following = next_page_url(response)
-        own = {canonicalize_url(response.url), canonicalize_url(following or response.url)}
+        own = {self.canonical(response.url), self.canonical(following or response.url)}
         pages = [
             (link.url, PageHint(title=_title(link.text)))
             for link in self._links.extract_links(response)
-            if canonicalize_url(link.url) not in own
+            if self.canonical(link.url) not in own
         ]
         note = None
         if not pages:

@@ -10,7 +10,7 @@ Only entries dated after the last successful poll are fetched (``sitemap_filter`
 hour's slack for clock skew and for pages published while that poll ran; URLs already
 stored are skipped anyway. On the first poll "recent" means the last two days, the span a
 Google News sitemap covers. Undated entries are candidates on every poll (stored ones are
-skipped by URL).
+skipped by URL). Crawled with the other web sources of a batch (:mod:`crawler.sources.site`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from crawler.errors import ParseError
 from crawler.models import Source
+from crawler.sources.site import SiteKind
 from crawler.spiders.plan import IndexContent, PageHint, SourcePlan
+from crawler.store import SourceState
 
 CLOCK_SLACK = timedelta(hours=1)
 FIRST_POLL_WINDOW = timedelta(days=2)
@@ -64,6 +66,23 @@ def _news_fields(elem: etree._Element) -> dict[str, str]:
             if name in ("publication_date", "title") and node.text and node.text.strip():
                 fields[f"news_{name}"] = node.text.strip()
     return fields
+
+
+class SitemapKind(SiteKind):
+    """``type = "sitemap"``: a sitemap, sitemap index, Google News sitemap or robots.txt."""
+
+    type = "sitemap"
+
+    def plan(
+        self,
+        source: Source,
+        claim: Callable[[str], bool],
+        *,
+        state: SourceState,
+        now: datetime,
+        max_bytes: int,
+    ) -> SourcePlan:
+        return SitemapPlan(source, claim, since=state.last_success, now=now, max_bytes=max_bytes)
 
 
 class SitemapPlan(SourcePlan):
