@@ -3,33 +3,45 @@
 Seeds are the corpus feeds (``../shared/corpus/feeds``, when present) and this project's
 own ``tests/data/feeds``. A mutation deletes bytes, inserts markup that feedparser's
 element handlers react to (a dictionary, as AFL uses), overwrites bytes or splices in a
-piece of another feed. The property: no exception other than ParseError escapes
-:func:`crawler.feeds.parse_feed`.
+piece of another feed. Two properties:
 
-Examples are derandomised so CI sees the same inputs every run (about half a minute);
-``NEWSWATCH_FUZZ_EXAMPLES=N`` raises the count and ``NEWSWATCH_FUZZ_RANDOM=1`` draws new
-inputs, for longer runs by hand. Inputs that once escaped are replayed first.
+- no exception other than ParseError escapes :func:`crawler.feeds.parse_feed`;
+- nothing escapes a source's poll: mutated feeds served as the sources of one batch each
+  end as a stored poll or as that source's failure, and a good feed polled alongside is
+  stored every time.
+
+Examples are derandomised so CI sees the same inputs every run (about half a minute in
+all); ``NEWSWATCH_FUZZ_EXAMPLES=N`` raises the count and ``NEWSWATCH_FUZZ_RANDOM=1`` draws
+new inputs, for longer runs by hand. Inputs that once escaped are replayed first.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from crawler.errors import ParseError
+from crawler.db import open_database
+from crawler.errors import NewswatchError, ParseError
 from crawler.feeds import parse_feed
+from crawler.fetch import CrawlManager, FetchSettings
+from crawler.models import Source
+from crawler.poll import PollContext, poll_batch
+from crawler.store import sync_sources
+from tests.httpserver import FeedServer, rss
 
 CORPUS_FEEDS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"
 OWN_FEEDS = Path(__file__).parent / "data" / "feeds"
 MAX_SEED_BYTES = 16_000  # small seeds keep each example fast
 FETCHED = datetime(2026, 3, 9, tzinfo=UTC)
 PARSE_EXAMPLES = int(os.environ.get("NEWSWATCH_FUZZ_EXAMPLES", "2000"))
+POLL_EXAMPLES = max(1, PARSE_EXAMPLES // 100)
+FEEDS_PER_POLL = 16
 FUZZ_SETTINGS = settings(
     deadline=None,
     derandomize=os.environ.get("NEWSWATCH_FUZZ_RANDOM") != "1",
@@ -125,6 +137,38 @@ def test_fuzz_parse_feed_raises_nothing_but_parse_error(body: bytes) -> None:
         parse_feed(body, source="fuzz", url="https://feeds.example.net/f.xml", fetched=FETCHED)
     except ParseError:
         TRIED["parse refused"] += 1
+
+
+@pytest.fixture(scope="module")
+def crawls() -> CrawlManager:
+    return CrawlManager(FetchSettings(user_agent="newswatch-test/1", timeout=3, retries=0))
+
+
+GOOD = rss([{"title": "Raid in Bavet", "link": "https://news.example.org/raid", "guid": "r"}])
+
+
+@settings(FUZZ_SETTINGS, max_examples=POLL_EXAMPLES)
+@given(st.lists(mutated_feeds(), min_size=FEEDS_PER_POLL, max_size=FEEDS_PER_POLL))
+def test_fuzz_poll_isolates_every_feed(
+    loop_thread, crawls, http_server: FeedServer, bodies: list[bytes]
+) -> None:
+    sources = [Source("good", "rss", http_server.add("/good", GOOD))]
+    for n, body in enumerate(bodies):
+        sources.append(Source(f"f{n}", "rss", http_server.add(f"/f{n}", body)))
+    db = open_database(":memory:")
+    try:
+        sync_sources(db, [(s.name, s.type, s.url) for s in sources])
+        context = PollContext(db, crawls, interval_of=lambda _: timedelta(minutes=5))
+        polls = loop_thread.run(poll_batch(context, sources))
+    finally:
+        db.close()
+    TRIED["poll"] += len(bodies)
+    assert [poll.source for poll in polls] == [source.name for source in sources]
+    good, *fuzzed = polls
+    assert good.failure is None and good.new == 1
+    for poll in fuzzed:
+        assert poll.failure is None or isinstance(poll.failure, NewswatchError)
+        TRIED["poll failed"] += poll.failure is not None
 
 
 def test_fuzz_seeds_and_counts_are_sane() -> None:

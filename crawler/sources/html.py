@@ -72,6 +72,7 @@ class HtmlPlan(SourcePlan):
     """Read up to ``pages`` listing pages, then fetch the new article pages they link to."""
 
     index_is_html = True
+    index_name = "listing page"
 
     def __init__(self, source: Source, claim: Callable[[str], bool]) -> None:
         super().__init__(source, claim)
@@ -117,8 +118,12 @@ def next_page_url(response: TextResponse) -> str | None:
         href = href.strip()
         if not href or href.startswith(("#", "javascript:")):
             continue
-        url = urljoin(response.url, href)
-        if urlsplit(url).hostname == host and canonicalize_url(url) != here:
+        try:
+            url = urljoin(response.url, href)
+            same_host = urlsplit(url).hostname == host
+        except ValueError:  # "http://[x/" and the like: not a link anyone can follow
+            continue
+        if same_host and canonicalize_url(url) != here:
             return url
     return None
 

@@ -88,6 +88,8 @@ class SitemapKind(SiteKind):
 class SitemapPlan(SourcePlan):
     """Read the sitemap(s), then fetch the new pages dated after the last successful poll."""
 
+    index_name = "sitemap"
+
     def __init__(
         self,
         source: Source,
@@ -114,14 +116,15 @@ class SitemapPlan(SourcePlan):
             return IndexContent(indexes=found)
         sitemap = _open_sitemap(response, self._max_bytes)
         entries = sorted(self.sitemap_filter(sitemap), key=_newest_first)
+        located = [(url, e) for e in entries if (url := _location(response.url, e)) is not None]
+        note = None
+        if len(located) < len(entries):
+            unusable = len(entries) - len(located)
+            note = f"{response.url}: {unusable} entry(ies) without a usable <loc> skipped"
         if sitemap.type == "sitemapindex":
-            return IndexContent(indexes=[urljoin(response.url, e["loc"]) for e in entries])
-        pages = [
-            (url, _hint(entry))
-            for entry in entries
-            if self._wanted(url := urljoin(response.url, entry["loc"]))
-        ]
-        return IndexContent(pages=pages)
+            return IndexContent(indexes=[url for url, _ in located], note=note)
+        pages = [(url, _hint(entry)) for url, entry in located if self._wanted(url)]
+        return IndexContent(pages=pages, note=note)
 
     def sitemap_filter(self, entries: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Keep undated entries and those dated after the cutoff (as SitemapSpider's hook)."""
@@ -135,6 +138,14 @@ class SitemapPlan(SourcePlan):
         if self._allow and not any(p.search(url) for p in self._allow):
             return False
         return not any(p.search(url) for p in self._deny)
+
+
+def _location(base: str, entry: dict[str, Any]) -> str | None:
+    """The entry's absolute URL; None for a ``<loc>`` no URL parser accepts ("http://[x/")."""
+    try:
+        return urljoin(base, entry["loc"])
+    except ValueError:
+        return None
 
 
 def _open_sitemap(response: Response, max_bytes: int) -> NewsSitemap:

@@ -61,7 +61,11 @@ class WebSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         for plan in self.plans.values():
-            plan.start()
+            try:
+                plan.start()
+            except Exception as exc:  # noqa: BLE001 - this source's failure, not the crawl's
+                logger.debug("%s: cannot start", plan.source.name, exc_info=True)
+                plan.abandon(exc)
             for request in self._advance(plan):
                 yield request
 
@@ -81,7 +85,11 @@ class WebSpider(Spider):
         assert request is not None
         plan = self.plans[request.meta["source"]]
         plan.in_flight = None
-        await self._handle(plan, request, response)
+        try:
+            await self._handle(plan, request, response)
+        except Exception as exc:  # noqa: BLE001 - hostile documents break parsers in many ways
+            logger.debug("%s: cannot read %s", plan.source.name, request.url, exc_info=True)
+            plan.crashed(request, exc)
         for next_request in self._advance(plan):
             yield next_request
 
@@ -100,13 +108,7 @@ class WebSpider(Spider):
             self.collect(_page(request, response))
 
     async def _read_index(self, plan: SourcePlan, request: Request, response: Response) -> None:
-        try:
-            content = await asyncio.to_thread(plan.read_index, response)
-        except Exception as exc:  # noqa: BLE001 - hostile documents break parsers in many ways
-            reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            logger.debug("%s: cannot read %s", plan.source.name, request.url, exc_info=True)
-            plan.failed(request, reason)
-            return
+        content = await asyncio.to_thread(plan.read_index, response)
         plan.apply(content)
 
     def on_error(self, failure: Failure) -> Iterator[Request]:

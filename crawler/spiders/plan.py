@@ -7,6 +7,10 @@ starts refusing us (403/429) gets no further request from this poll, and ``max_a
 is exact. Variants say how an index document yields article links (the html and sitemap
 kinds in :mod:`crawler.sources`); :class:`PageListPlan` fetches a given list of pages (full
 text of feed items).
+
+Whatever a plan's own code raises while reading one response is the failure of that
+request (see :class:`crawler.spiders.pages.WebSpider`), and a link no URL parser accepts is
+a failed page, so one source's hostile links or documents never stop another's crawl.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from scrapy import Request
 from scrapy.http import Response
 
 from crawler.canonical import canonicalize_url
+from crawler.errors import ParseError, describe
 from crawler.extract import Extracted, extract_article
 from crawler.fetch import HANDLED_STATUSES, source_slot
 from crawler.models import Source
@@ -89,6 +94,8 @@ class SourcePlan:
 
     # Whether index documents must be HTML (listing pages) or may be anything (sitemaps).
     index_is_html = False
+    # What an index document is called in messages.
+    index_name = "index document"
 
     def __init__(self, source: Source, claim: Callable[[str], bool]) -> None:
         self.source = source
@@ -141,7 +148,12 @@ class SourcePlan:
         if canonical in self._index_urls or len(self._index_urls) >= self.index_limit():
             return
         self._index_urls.add(canonical)
-        self._indexes.append(self._request(url, kind="index", seed=seed, canonical=canonical))
+        try:
+            request = self._request(url, kind="index", seed=seed, canonical=canonical)
+        except (ValueError, UnicodeError) as exc:
+            self.outcome.notes.append(f"{url}: not a usable URL ({describe(exc)})")
+            return
+        self._indexes.append(request)
 
     def offer_page(self, url: str, hint: PageHint) -> None:
         """Queue an article page unless it is stored, claimed by another source, or over budget."""
@@ -159,10 +171,15 @@ class SourcePlan:
         if self.outcome.queued >= self._budget:
             self.outcome.left_over += 1
             return
-        self.outcome.queued += 1
         # The canonical URL is fetched: it only drops what sites ignore (tracking tags,
         # fragments) and unwraps redirect links, and it is the URL the store knows.
-        self._pages.append(self._request(canonical, kind="page", hint=hint, canonical=canonical))
+        try:
+            request = self._request(canonical, kind="page", hint=hint, canonical=canonical)
+        except (ValueError, UnicodeError) as exc:  # "http://[x/", a port over 65535...
+            self.outcome.page_errors.append((canonical, f"not a usable URL ({describe(exc)})"))
+            return
+        self.outcome.queued += 1
+        self._pages.append(request)
 
     def next_request(self) -> Request | None:
         """The next request to send for this source, or None when it is done (or blocked)."""
@@ -223,15 +240,35 @@ class SourcePlan:
             self.outcome.page_errors.append((request.meta["canonical"], reason))
 
     def _block(self, url: str, reason: str, status: int | None, retry_after: float | None) -> None:
-        self._blocked = True
-        skipped = len(self._pages) + len(self._indexes)
-        self._pages.clear()
-        self._indexes.clear()
+        skipped = self._block_all()
         self.outcome.status = status
         self.outcome.retry_after = retry_after
         wait = f", asked to wait {retry_after:.0f}s" if retry_after is not None else ""
         self.outcome.error = f"{reason} from {url}{wait}; {skipped} queued request(s) not sent"
         logger.info("%s: %s", self.source.name, self.outcome.error)
+
+    def crashed(self, request: Request, exc: Exception) -> None:
+        """Record a response the plan's own code could not handle (a hostile document)."""
+        if isinstance(exc, ParseError):
+            reason = exc.message
+        else:
+            what = self.index_name if request.meta.get("kind") == "index" else "page"
+            reason = f"the {what} could not be read ({describe(exc)})"
+        self.failed(request, reason)
+
+    def abandon(self, exc: Exception) -> None:
+        """Stop this source's crawl: its plan could not even start (a hostile URL)."""
+        self._block_all()
+        reason = f"{self.source.url} could not be queued ({describe(exc)})"
+        self.outcome.error = self.outcome.error or reason
+
+    def _block_all(self) -> int:
+        """Send no further request; returns how many were queued."""
+        self._blocked = True
+        skipped = len(self._pages) + len(self._indexes)
+        self._pages.clear()
+        self._indexes.clear()
+        return skipped
 
     def skip(self, request: Request, content_type: str) -> None:
         """Record a page that is not HTML (a PDF, an image): one log line, no error."""
