@@ -22,7 +22,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from datasketch import MinHash
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -201,9 +200,8 @@ def print_comparison(data: dict, threshold: float) -> None:
 def _estimate(a: frozenset[str], b: frozenset[str], perms: int, bits: int) -> float:
     values = []
     for shingles in (a, b):
-        sketch = MinHash(num_perm=perms, seed=signatures.SEED, scheme="affine32")
-        sketch.update_batch([s.encode() for s in shingles])
-        values.append(sketch.hashvalues & np.uint32((1 << bits) - 1 if bits < 32 else 0xFFFFFFFF))
+        sketch = signatures.minhash_values(shingles, num_perm=perms)
+        values.append(sketch & np.uint32((1 << bits) - 1 if bits < 32 else 0xFFFFFFFF))
     chance = 0.0 if bits == 32 else 1.0 / (1 << bits)
     agree = float(np.mean(values[0] == values[1]))
     return max(0.0, (agree - chance) / (1.0 - chance))
