@@ -40,6 +40,7 @@ from scheduler.config_models import (
     WebhookChannelSettings,
 )
 from scheduler.config_problems import Problem, describe, dotted, translate
+from scheduler.config_types import FromEnvironment
 from scheduler.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -123,7 +124,10 @@ def _read_toml(file: Path, shown: Path | str) -> dict[str, Any]:
     try:
         text = file.read_bytes().decode("utf-8")
     except FileNotFoundError as exc:
-        hint = f"pass the path of your config file or set {CONFIG_ENV_VAR}"
+        hint = (
+            f"pass the path of your config file with --config or set {CONFIG_ENV_VAR}, "
+            "or write a commented starter config with: newswatch init"
+        )
         raise fail(f"file not found ({file})", hint) from exc
     except OSError as exc:
         raise fail(f"cannot read the file: {exc.strerror or exc}") from exc
@@ -152,7 +156,10 @@ def _expand(
 def _expand_string(
     text: str, loc: list[str | int], env: Mapping[str, str], problems: list[Problem]
 ) -> str:
+    expanded = False
+
     def replace(match: re.Match[str]) -> str:
+        nonlocal expanded
         if match.group(0) == "$${":
             return "${"
         name = match.group(1)
@@ -174,9 +181,12 @@ def _expand_string(
                 )
             )
             return ""
+        expanded = True
         return env[name]
 
-    return _REFERENCE.sub(replace, text)
+    result = _REFERENCE.sub(replace, text)
+    # Marked so that a number or boolean read from the environment can be converted.
+    return FromEnvironment(result) if expanded else result
 
 
 def _build(

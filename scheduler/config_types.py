@@ -17,10 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from cssselect import SelectorError
-from lxml import etree
-from parsel.csstranslator import css2xpath
-from pydantic import AfterValidator, BeforeValidator, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, Strict, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from crawler.durations import parse_duration, parse_size
@@ -42,6 +39,33 @@ def invalid(
     """
     context = {"reason": message, "hint": hint, "key": key}
     return PydanticCustomError("newswatch", "{reason}", context)
+
+
+class FromEnvironment(str):
+    """A string value that ``${VAR}`` expansion produced, wholly or in part.
+
+    Booleans and numbers are validated strictly, so ``port = "8025"`` is an error, not a
+    silent conversion. A value read from the environment is always a string, though, so
+    ``port = "${SMTP_PORT}"`` may hold a number: only such strings are converted.
+    """
+
+
+def _number_from_environment(kind: type[int] | type[float]) -> Any:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, FromEnvironment):
+            return value
+        try:
+            return kind(value.strip())
+        except ValueError:
+            return value  # left for the strict check to report
+
+    return convert
+
+
+def _bool_from_environment(value: Any) -> Any:
+    if isinstance(value, FromEnvironment):
+        return {"true": True, "false": False}.get(value.strip().lower(), value)
+    return value
 
 
 def _duration(value: Any) -> timedelta:
@@ -84,6 +108,11 @@ def _regex(value: str) -> str:
 
 
 def _selector(value: str) -> str:
+    # Imported here: only html sources have selectors, and parsel is slow to import.
+    from cssselect import SelectorError
+    from lxml import etree
+    from parsel.csstranslator import css2xpath
+
     try:
         css2xpath(value)
         return value
@@ -198,6 +227,9 @@ def check_query(text: str) -> str:
         position = getattr(exc, "position", None)
         if position is not None and "position" not in message:
             message = f"{message} at position {position}"
+        if position is not None and "\n" in text:
+            line, column = line_column(text, position)
+            message = f"{message} (query line {line}, column {column})"
         hint = _query_hint(text, position)
         own_hint = getattr(exc, "hint", None)
         raise invalid(message, f"{own_hint}; {hint}" if own_hint else hint) from exc
@@ -208,13 +240,23 @@ def _query_hint(text: str, position: int | None) -> str:
     """Quote the query around the error so the spot is easy to find in a long expression."""
     if position is None:
         return 'operators are AND, OR, NOT; group with ( ) and quote phrases with ""'
-    before = text[max(0, position - 25) : position]
-    after = text[position : position + 25]
+    # Line breaks are shown as spaces: a multi-line query's hint stays on one line.
+    before = " ".join(text[max(0, position - 25) : position].split())
+    after = " ".join(text[position : position + 25].split())
     if not before:
-        return f"look at the start: {after!r}"
-    return f"look at {after!r} after {before!r}"
+        return f"look at the start: '{after}'"
+    return f"look at '{after}' after '{before}'"
 
 
+def line_column(text: str, position: int) -> tuple[int, int]:
+    """The 1-based line and column of a 0-based offset into ``text``."""
+    line = text.count("\n", 0, position) + 1
+    return line, position - (text.rfind("\n", 0, position) + 1) + 1
+
+
+Bool = Annotated[bool, Strict(), BeforeValidator(_bool_from_environment)]
+Int = Annotated[int, Strict(), BeforeValidator(_number_from_environment(int))]
+Float = Annotated[float, Strict(), BeforeValidator(_number_from_environment(float))]
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Size = Annotated[int, BeforeValidator(_size)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
@@ -230,6 +272,10 @@ ListenAddress = Annotated[str, AfterValidator(_listen_address)]
 
 __all__ = [
     "NAME_PATTERN",
+    "Bool",
+    "Float",
+    "FromEnvironment",
+    "Int",
     "Crontab",
     "ListenAddress",
     "Duration",
