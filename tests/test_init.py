@@ -22,7 +22,7 @@ def test_init_writes_a_config_that_passes_check(tmp_path):
 
     check = newswatch("check", config=config)
     assert check.returncode == 0, check.stderr
-    assert "OK (5 sources, 1 rules, 1 channels)" in check.stdout
+    assert "OK (5 sources, 1 rule, 1 channel)" in check.stdout
     assert "warning" not in check.stderr
 
 
