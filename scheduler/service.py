@@ -39,6 +39,7 @@ from scheduler.config import load_config
 from scheduler.errors import ConfigError
 from scheduler.operations import Operations
 from scheduler.polling import poll_sources
+from scheduler.summary import destinations, plural
 from scheduler.wiring import Runtime, build_runtime
 
 logger = logging.getLogger(__name__)
@@ -176,10 +177,10 @@ class Service:
         self.operations.schedule_retention()
         self._delivery_wake.set()
         logger.info(
-            "config reloaded: %d sources, %d rules, %d channels",
-            len(self.runtime.sources),
-            len(self.runtime.routes),
-            len(self.runtime.channels),
+            "config reloaded: %s, %s, %s",
+            plural(len(self.runtime.sources), "source"),
+            plural(len(self.runtime.routes), "rule"),
+            plural(len(self.runtime.channels), "channel"),
         )
         return True
 
@@ -270,10 +271,12 @@ class Service:
         self.schedule_sources()
         self.schedule_digests()
         logger.info(
-            "watching %d sources with %d rules",
-            len(self.runtime.sources),
-            len(self.runtime.routes),
+            "watching %s with %s",
+            plural(len(self.runtime.sources), "source"),
+            plural(len(self.runtime.routes), "rule"),
         )
+        for line in destinations(self.runtime.config):
+            logger.info("%s", line)
         workers = [
             asyncio.create_task(self._poll_loop()),
             asyncio.create_task(self._delivery_loop()),

@@ -148,9 +148,12 @@ def _source_status(
     last_poll = state.last_poll
     failures = state.failures
     next_due = state.next_due
-    backing_off = bool(failures and next_due)
+    # A failed poll whose next try is its ordinary interval away is not backing off: only a
+    # wait longer than usual (after repeated failures, or a Retry-After) is.
+    usual = last_poll + interval + timedelta(seconds=1) if last_poll is not None else None
+    backing_off = bool(failures and next_due and (usual is None or next_due > usual))
     next_poll = None
-    if settings.enabled and backing_off:
+    if settings.enabled and (backing_off or (failures and next_due and not cron)):
         next_poll = next_due
     elif settings.enabled and cron:
         # The service polls a cron source at its slots only, the first one included.

@@ -82,18 +82,7 @@ def fetch_settings(config: Config) -> FetchSettings:
 
 def build_rules(config: Config) -> list[Rule]:
     """The enabled rules as matcher input."""
-    return [
-        Rule(
-            name=name,
-            query=rule.query,
-            exclude=rule.exclude,
-            languages=tuple(rule.languages),
-            sources=tuple(rule.sources),
-            min_hits=rule.min_hits,
-        )
-        for name, rule in config.rules.items()
-        if rule.enabled
-    ]
+    return [rule.to_rule(name) for name, rule in config.rules.items() if rule.enabled]
 
 
 def template_dir(config: Config) -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.clirunner import db_rows, newswatch, write_config
@@ -120,8 +121,11 @@ def test_stories_copies_in_several_feeds_alert_once_per_channel(
     listing = newswatch("stories", "--since", "7d", config=config)
     assert listing.returncode == 0, listing.stderr
     assert "khmer-times" in listing.stdout and "camboja" in listing.stdout
+    # Times in the service's zone (UTC here), with the zone shown.
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC  ", listing.stdout), listing.stdout
     data = json.loads(newswatch("stories", "--json", config=config).stdout)
     assert sorted(s["articles"] for s in data) == [1, 2]
+    assert all(s["last_seen"].endswith("+00:00") for s in data)
 
 
 def test_stories_later_copy_shows_other_outlets_and_revision_alerts_only_when_newly_matching(

@@ -197,6 +197,26 @@ def test_status_figures_from_the_database(filled):
     assert status.schema_version == schema.LATEST
 
 
+def test_status_one_failure_waiting_one_interval_is_not_backing_off(filled):
+    db = open_database(filled.service.database)
+    # camboja (15 min interval) fails once; its next poll is the ordinary one.
+    record_poll(
+        db,
+        "camboja",
+        status=500,
+        error="HTTP 500",
+        next_due=NOW + timedelta(minutes=15),
+        when=NOW,
+    )
+    db.close()
+    status = gather_status(filled, NOW)
+    camboja = next(s for s in status.sources if s.name == "camboja")
+    assert camboja.failures == 1 and not camboja.backing_off
+    assert camboja.next_poll == NOW + timedelta(minutes=15)
+    row = next(line for line in render_table(status).splitlines() if line.startswith("camboja"))
+    assert "backing off" not in row and "(in 15m)" in row
+
+
 def test_status_leaves_the_database_untouched(filled):
     db_file = filled.service.database
     before = hashlib.sha256(db_file.read_bytes()).hexdigest()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from alerts.outbox.store import MUTED
 from crawler.db import Database, from_iso, to_iso, write_transaction
 
 NOTICE_PREFIX = "n"
@@ -140,3 +141,18 @@ def _parse_id(given: str) -> tuple[str, int | None]:
     if text.startswith(NOTICE_PREFIX):
         table, text = "notices", text[len(NOTICE_PREFIX) :]
     return table, int(text) if text.isdigit() else None
+
+
+def last_alert_id(db: Database) -> int:
+    """The highest outbox row id so far (0 when empty): a mark to find rows added later."""
+    row = next(iter(db.query("SELECT coalesce(max(id), 0) AS id FROM outbox")))
+    return int(row["id"])
+
+
+def muted_after(db: Database, mark: int) -> dict[str, int]:
+    """Alerts added after ``mark`` that were muted, counted by the reason recorded."""
+    sql = (
+        "SELECT last_error AS note, count(*) AS n FROM outbox WHERE id > ? AND state = ? "
+        "GROUP BY last_error ORDER BY last_error"
+    )
+    return {row["note"] or MUTED: row["n"] for row in db.query(sql, [mark, MUTED])}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from crawler.db import Database, to_iso
+from crawler.db import Database, table_names, to_iso
 
 # Each arm of the UNION is one indexed lookup (articles by story, articles by URL), which
 # SQLite cannot do for a join on "story_id = ? OR url = ?".
@@ -95,3 +95,10 @@ def list_stories(
         )
         for row in db.query(sql, params)
     ]
+
+
+def matched_rules(db: Database) -> set[str]:
+    """Every rule name that has a recorded match (configured now or not)."""
+    if "matches" not in table_names(db):
+        return set()
+    return {row["rule"] for row in db.query("SELECT DISTINCT rule FROM matches")}
