@@ -12,12 +12,15 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crawler.db import Database, from_iso, to_iso, utcnow, write_transaction
 from crawler.errors import StoreError
 from crawler.models import Article
-from crawler.stories import StoryIndex
+
+if TYPE_CHECKING:
+    # Only a type here: readers of the store (status, backtest) need no story clustering.
+    from crawler.stories import StoryIndex
 
 logger = logging.getLogger(__name__)
 

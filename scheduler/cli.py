@@ -27,6 +27,10 @@ from crawler.errors import NewswatchError
 if TYPE_CHECKING:
     from scheduler.config import Config
 
+# newswatch uses no pydantic plugins. Looking for them reads the entry points of every
+# installed package, a noticeable part of the start of commands that load the config.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_ALL_SOURCES_FAILED = 0, 1, 2, 3

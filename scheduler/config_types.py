@@ -12,7 +12,6 @@ import re
 import zoneinfo
 from datetime import timedelta
 from difflib import get_close_matches
-from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -140,6 +139,8 @@ def _language(value: str) -> str:
 
 
 def _email_address(value: str) -> str:
+    from email.utils import getaddresses  # the email package is slow to import
+
     found = getaddresses([value])
     # A line break would let the address add headers to every message.
     if len(found) != 1 or not _ADDRESS.fullmatch(found[0][1]) or any(c in value for c in "\r\n"):
