@@ -185,7 +185,13 @@ def _store_one(db: Database, article: Article, stories: StoryIndex | None) -> in
         db.execute(
             "UPDATE articles SET text_fingerprint = ? WHERE id = ?", [text_fingerprint, row_id]
         )
-    story = stories.assign(row_id, title=article.title, text=article.body)
+    story = stories.assign(
+        row_id,
+        title=article.title,
+        text=article.body,
+        source=article.source,
+        links=(article.url, article.guid),
+    )
     db.execute("UPDATE articles SET story_id = ? WHERE id = ?", [story.story_id, row_id])
     return row_id
 

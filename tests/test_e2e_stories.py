@@ -174,3 +174,61 @@ def test_stories_later_copy_shows_other_outlets_and_revision_alerts_only_when_ne
     again = newswatch("once", config=config)
     assert "new 0" in again.stdout
     assert len(webhook_receiver.requests) == 2
+
+
+def test_stories_short_summary_under_reworded_headline_alerts_once(
+    tmp_path, http_server, webhook_receiver
+):
+    # Issue 11: feed summaries are short; a second outlet re-titled the same item.
+    summary = (
+        "Police in Preah Sihanouk province on Tuesday rescued 40 Indonesian nationals who said"
+        " they had been trafficked from Indonesia and forced to work for an online scam"
+        " operation in Ochheuteal commune."
+    )
+    other_raid = summary.replace("Tuesday", "Thursday").replace("40 Indonesian", "23 Thai")
+    http_server.add(
+        "/khmer-times",
+        feed(
+            [
+                {
+                    "title": "Police rescue 40 Indonesians from Sihanoukville compound",
+                    "link": "https://kt.example/40-indonesians",
+                    "description": summary,
+                }
+            ]
+        ),
+    )
+    http_server.add(
+        "/camboja",
+        feed(
+            [
+                {
+                    "title": "40 Indonesians freed from Sihanoukville scam compound",
+                    "link": "https://camboja.example/story/40",
+                    "description": summary,
+                }
+            ]
+        ),
+    )
+    http_server.add(
+        "/wire-copy",
+        feed(
+            [
+                {
+                    "title": "Police rescue 23 Thais from Sihanoukville compound",
+                    "link": "https://wire.example/23-thais",
+                    "description": other_raid,
+                }
+            ]
+        ),
+    )
+    config = story_config(tmp_path, http_server, webhook_receiver)
+    assert newswatch("once", config=config).returncode == 0
+
+    requests = webhook_receiver.wait_for(2)
+    assert sorted(r.json()["article"]["title"][:20] for r in requests) == [
+        "Police rescue 23 Tha",
+        "Police rescue 40 Ind",
+    ]
+    data = json.loads(newswatch("stories", "--json", config=config).stdout)
+    assert sorted(s["articles"] for s in data) == [1, 2]
