@@ -252,6 +252,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        4,
+        "sources' display names: the configured title and the feed's own",
+        (
+            # crawler/store.py
+            "ALTER TABLE sources ADD COLUMN title TEXT",
+            "ALTER TABLE sources ADD COLUMN feed_title TEXT",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

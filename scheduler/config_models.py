@@ -29,11 +29,13 @@ from crawler.models import Source
 from scheduler.config_problems import describe
 from scheduler.config_types import (
     Crontab,
+    DisplayName,
     Duration,
     EmailAddress,
     HttpUrl,
     LanguageCode,
     ListenAddress,
+    MuteUrl,
     Name,
     Query,
     Regex,
@@ -122,6 +124,7 @@ class _SourceBase(BaseModel):
     name: Name
     type: str
     url: HttpUrl
+    title: DisplayName | None = None
     interval: Duration | None = None
     cron: Crontab | None = None
     user_agent: str | None = None
@@ -254,6 +257,7 @@ class EmailChannelSettings(_ChannelLimits):
     sender: EmailAddress = Field(alias="from")
     to: tuple[EmailAddress, ...] = Field(min_length=1)
     timeout: Duration = timedelta(seconds=30)
+    mute_url: MuteUrl | None = None
 
     @model_validator(mode="before")
     @classmethod

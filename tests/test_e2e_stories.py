@@ -34,18 +34,20 @@ OTHER_RAID = (
 RULE = "(raid* OR rescued) AND (Sihanoukville OR Poipet)"
 
 
-def feed(items: list[dict[str, str]]) -> str:
-    return rss(items)
+def feed(items: list[dict[str, str]], title: str = "Test feed") -> str:
+    return rss(items, title=title)
 
 
 def story_config(tmp_path: Path, server: FeedServer, hook: WebhookReceiver, **rules: str) -> Path:
     rules.setdefault("scam", RULE)
+    sources = {
+        name: {"type": "rss", "url": server.url(f"/{name}")}
+        for name in ("khmer-times", "camboja", "wire-copy")
+    }
+    sources["khmer-times"]["title"] = "Khmer Times"
     return write_config(
         tmp_path,
-        sources={
-            name: {"type": "rss", "url": server.url(f"/{name}")}
-            for name in ("khmer-times", "camboja", "wire-copy")
-        },
+        sources=sources,
         rules={name: {"query": query, "channels": ["hook"]} for name, query in rules.items()},
         channels={"hook": {"type": "webhook", "url": hook.url}},
     )
@@ -81,7 +83,8 @@ def test_stories_copies_in_several_feeds_alert_once_per_channel(
                     "description": WIRE.replace("Tuesday night", "Tuesday")
                     + " Read more: camboja.example",
                 }
-            ]
+            ],
+            title="CamboJA News",
         ),
     )
     http_server.add(
@@ -106,7 +109,10 @@ def test_stories_copies_in_several_feeds_alert_once_per_channel(
     assert len(titles) == 2, titles
     assert "Poipet casino raided" in titles
     raid = next(r.json() for r in requests if "Sihanoukville" in r.json()["article"]["title"])
-    assert raid["also_reported_by"] == ["camboja"]
+    # Outlets by their display names: the configured title, else the feed's own.
+    assert raid["article"]["source"] == "khmer-times"
+    assert raid["article"]["source_title"] == "Khmer Times"
+    assert raid["also_reported_by"] == ["CamboJA News"]
     db = tmp_path / "newswatch.db"
     # The exact copy under a new URL is not stored; the lightly edited copy joins the story.
     urls = {r["url"] for r in db_rows(db, "SELECT url FROM articles")}
