@@ -9,7 +9,7 @@ join them (alerts build on the crawler), but only this module writes them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 # A body with fewer words does not identify an article on its own (see _text_fingerprint).
 MIN_IDENTIFYING_WORDS = 40
+# Feed titles are feed text: a display name needs no more than this.
+MAX_FEED_TITLE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,23 +44,69 @@ class SourceState:
     last_new: datetime | None = None
     next_due: datetime | None = None
     failures: int = 0
+    feed_title: str | None = None  # the title the source's feed gives itself
 
 
-def sync_sources(db: Database, sources: Iterable[tuple[str, str, str]]) -> None:
+def sync_sources(
+    db: Database,
+    sources: Iterable[tuple[str, str, str]],
+    titles: Mapping[str, str | None] | None = None,
+) -> None:
     """Make sure every configured (name, type, url) has a row; keep the state of the rest.
 
     Rows of sources no longer configured are kept (their articles reference them by name)
-    but no longer polled. A source whose URL changed loses its validators.
+    but no longer polled. A source whose URL changed loses its validators. ``titles`` are
+    the configured display names (``title = "Khmer Times"``); a source without one is shown
+    by its feed's own title.
     """
+    titles = titles or {}
     with write_transaction(db):
         for name, type_, url in sources:
             row = _source_row(db, name)
+            title = titles.get(name)
             if row is None:
-                db.table("sources").insert({"name": name, "type": type_, "url": url, "failures": 0})
+                db.table("sources").insert(
+                    {"name": name, "type": type_, "url": url, "failures": 0, "title": title}
+                )
             elif row["url"] != url or row["type"] != type_:
                 db.table("sources").update(
-                    name, {"type": type_, "url": url, "etag": None, "last_modified": None}
+                    name,
+                    {
+                        "type": type_,
+                        "url": url,
+                        "etag": None,
+                        "last_modified": None,
+                        "title": title,
+                    },
                 )
+            elif row["title"] != title:
+                db.table("sources").update(name, {"title": title})
+
+
+def record_feed_title(db: Database, name: str, title: str | None) -> None:
+    """Remember the title a source's feed gives itself, its display name by default."""
+    title = " ".join((title or "").split())[:MAX_FEED_TITLE] or None
+    if title is None:
+        return
+    with write_transaction(db):
+        db.execute(
+            "UPDATE sources SET feed_title = ? WHERE name = ? AND feed_title IS NOT ?",
+            [title, name, title],
+        )
+
+
+def source_titles(db: Database, names: Iterable[str]) -> dict[str, str]:
+    """Display names of ``names``: the configured title, else the feed's own, else the name.
+
+    Works on a database not upgraded yet (read-only), whose sources have no title columns.
+    """
+    wanted = sorted(set(names))
+    titles = dict.fromkeys(wanted, "")
+    if wanted and "sources" in db.table_names():
+        marks = ", ".join("?" * len(wanted))
+        for row in db.query(f"SELECT * FROM sources WHERE name IN ({marks})", wanted):
+            titles[row["name"]] = row.get("title") or row.get("feed_title") or ""
+    return {name: title or name for name, title in titles.items()}
 
 
 def _source_row(db: Database, name: str) -> dict[str, Any] | None:
@@ -89,6 +137,8 @@ def _state_from_row(row: dict[str, Any]) -> SourceState:
         last_new=from_iso(row["last_new"]),
         next_due=from_iso(row["next_due"]),
         failures=row["failures"] or 0,
+        # A database not upgraded yet (opened read-only) has no such column.
+        feed_title=row.get("feed_title"),
     )
 
 
@@ -188,7 +238,13 @@ def _store_one(db: Database, article: Article, stories: StoryIndex | None) -> in
         db.execute(
             "UPDATE articles SET text_fingerprint = ? WHERE id = ?", [text_fingerprint, row_id]
         )
-    story = stories.assign(row_id, title=article.title, text=article.body)
+    story = stories.assign(
+        row_id,
+        title=article.title,
+        text=article.body,
+        source=article.source,
+        links=(article.url, article.guid),
+    )
     db.execute("UPDATE articles SET story_id = ? WHERE id = ?", [story.story_id, row_id])
     return row_id
 

@@ -30,6 +30,7 @@ from scheduler.config_problems import describe
 from scheduler.config_types import (
     Bool,
     Crontab,
+    DisplayName,
     Duration,
     EmailAddress,
     Float,
@@ -37,6 +38,7 @@ from scheduler.config_types import (
     Int,
     LanguageCode,
     ListenAddress,
+    MuteUrl,
     Name,
     Query,
     Regex,
@@ -130,6 +132,7 @@ class _SourceBase(BaseModel):
     name: Name
     type: str
     url: HttpUrl
+    title: DisplayName | None = None
     interval: Duration | None = None
     cron: Crontab | None = None
     user_agent: str | None = None
@@ -275,6 +278,7 @@ class EmailChannelSettings(_ChannelLimits):
     sender: EmailAddress = Field(alias="from")
     to: tuple[EmailAddress, ...] = Field(min_length=1)
     timeout: Duration = timedelta(seconds=30)
+    mute_url: MuteUrl | None = None
 
     @model_validator(mode="before")
     @classmethod

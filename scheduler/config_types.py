@@ -95,6 +95,20 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _mute_url(value: str) -> str:
+    parts = urlsplit(value)
+    web = parts.scheme in ("http", "https") and parts.hostname
+    mail = parts.scheme == "mailto" and "@" in parts.path
+    if not (web or mail) or not value.isascii() or any(c.isspace() or c in "<>" for c in value):
+        raise invalid(
+            f"invalid address {value!r} (expected an http(s):// or mailto: address,"
+            " percent-encoded)",
+            'e.g. "mailto:newswatch-admin@example.org?subject=mute%20{rule}"; {rule} becomes'
+            " the rule's name",
+        )
+    return value
+
+
 def _regex(value: str) -> str:
     try:
         re.compile(value)
@@ -258,9 +272,23 @@ def line_column(text: str, position: int) -> tuple[int, int]:
 Bool = Annotated[bool, Strict(), BeforeValidator(_bool_from_environment)]
 Int = Annotated[int, Strict(), BeforeValidator(_number_from_environment(int))]
 Float = Annotated[float, Strict(), BeforeValidator(_number_from_environment(float))]
+
+
+def _display_name(value: str) -> str:
+    text = " ".join(value.split())
+    if not text or len(text) > 200 or not text.isprintable():
+        raise invalid(
+            f"invalid title {value!r} (expected one line of 1 to 200 printable characters)",
+            'the outlet\'s name as readers know it, e.g. "Khmer Times"',
+        )
+    return text
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+DisplayName = Annotated[str, AfterValidator(_display_name)]
 Size = Annotated[int, BeforeValidator(_size)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+MuteUrl = Annotated[str, AfterValidator(_mute_url)]
 Regex = Annotated[str, AfterValidator(_regex)]
 Selector = Annotated[str, AfterValidator(_selector)]
 LanguageCode = Annotated[str, AfterValidator(_language)]
@@ -278,11 +306,13 @@ __all__ = [
     "FromEnvironment",
     "Int",
     "Crontab",
+    "DisplayName",
     "ListenAddress",
     "Duration",
     "EmailAddress",
     "HttpUrl",
     "LanguageCode",
+    "MuteUrl",
     "Name",
     "Query",
     "Regex",

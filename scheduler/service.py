@@ -40,7 +40,7 @@ from scheduler.errors import ConfigError
 from scheduler.operations import Operations
 from scheduler.polling import poll_sources
 from scheduler.summary import destinations, plural
-from scheduler.wiring import Runtime, build_runtime
+from scheduler.wiring import Runtime, build_runtime, configured_titles
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class Service:
             )
             return False
         sources = [(s.name, s.type, s.url) for s in config.sources.values() if s.enabled]
-        sync_sources(self.runtime.db, sources)
+        sync_sources(self.runtime.db, sources, titles=configured_titles(config))
         self.runtime = build_runtime(config, db=self.runtime.db)
         self.operations.attach()
         self.schedule_sources()

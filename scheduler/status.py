@@ -41,9 +41,14 @@ ERROR_WIDTH = 40
 
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
-    """One configured source as the database last saw it."""
+    """One configured source as the database last saw it.
+
+    ``title`` is its display name: the configured ``title``, else the feed's own (None when
+    neither is known yet).
+    """
 
     name: str
+    title: str | None
     type: str
     enabled: bool
     interval: timedelta
@@ -163,6 +168,7 @@ def _source_status(
         next_poll = last_poll + interval
     return SourceStatus(
         name=name,
+        title=settings.title or state.feed_title,
         type=settings.type,
         enabled=settings.enabled,
         interval=interval,
@@ -215,6 +221,7 @@ def status_dict(status: Status) -> dict[str, Any]:
         "sources": [
             {
                 "name": s.name,
+                "title": s.title,
                 "type": s.type,
                 "enabled": s.enabled,
                 "interval_seconds": None if s.cron else s.interval.total_seconds(),
@@ -292,8 +299,11 @@ def _source_cells(source: SourceStatus, now: datetime, zone: ZoneInfo) -> list[s
         next_poll = f"{_clock(source.next_poll, zone)} ({_until(source.next_poll - now)})"
         if source.backing_off:
             next_poll += " backing off"
+    shown = source.name
+    if source.title and source.title != source.name:
+        shown += f" ({printable(source.title)})"
     return [
-        source.name,
+        shown,
         last,
         _shorten(printable(source.result), ERROR_WIDTH),
         str(source.new_24h),

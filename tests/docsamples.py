@@ -22,7 +22,9 @@ TEXT = (
 _MARKER = re.compile(r"<!-- sample: (\w+) (\w+) -->\n```\w*\n(.*?)```", re.DOTALL)
 
 
-def _alert(title: str, key: str, rule: str, source: str, published: datetime, url: str) -> Alert:
+def _alert(
+    title: str, key: str, rule: str, source: str, published: datetime, url: str, alert_id: str
+) -> Alert:
     article = Article(
         url=url,
         source=source,
@@ -34,7 +36,7 @@ def _alert(title: str, key: str, rule: str, source: str, published: datetime, ur
         language="en",
     )
     start = TEXT.index("scam compound")
-    return Alert(key, rule, article, (Snippet(TEXT, ((start, start + 13),)),))
+    return Alert(key, rule, article, (Snippet(TEXT, ((start, start + 13),)),), id=alert_id)
 
 
 RAID = _alert(
@@ -44,6 +46,7 @@ RAID = _alert(
     "Khmer Times",
     datetime(2024, 5, 3, 7, 5, tzinfo=UTC),
     "https://www.example.org/news/police-raid-compound?id=7&lang=en",
+    "57",
 )
 GAMBLING = _alert(
     "Online gambling ring broken up in Poipet",
@@ -52,6 +55,7 @@ GAMBLING = _alert(
     "Phnom Penh Post",
     datetime(2024, 5, 3, 9, 15, tzinfo=UTC),
     "https://www.example.org/news/poipet-gambling",
+    "58",
 )
 DIGEST = Digest(
     "digest.12.team-chat",
@@ -59,6 +63,7 @@ DIGEST = Digest(
     (DigestSection("gambling", (GAMBLING,)), DigestSection("scam-crackdown", (RAID,))),
     until=datetime(2024, 5, 4, 1, 0, tzinfo=UTC),
     since=datetime(2024, 5, 3, 1, 0, tzinfo=UTC),
+    id="n12",
 )
 OPS = OpsAlert(
     "ops.13.team-chat",
@@ -68,6 +73,7 @@ OPS = OpsAlert(
     datetime(2024, 5, 4, 2, 30, tzinfo=UTC),
     url="https://www.khmertimeskh.com/feed/",
     last_error="HTTP 503 Service Unavailable",
+    id="n13",
 )
 SAMPLES: dict[str, Notification] = {"alert": RAID, "digest": DIGEST, "ops": OPS}
 

@@ -56,7 +56,8 @@ def make_alert(
     )
     start = text.find("scam compound")
     spans = ((start, start + 13),) if start >= 0 else ()
-    return Alert(key=key, rule=rule, article=article, snippets=(Snippet(text, spans),))
+    alert_id = key.split(".")[1]
+    return Alert(key=key, rule=rule, article=article, snippets=(Snippet(text, spans),), id=alert_id)
 
 
 def make_digest() -> Digest:
@@ -71,6 +72,7 @@ def make_digest() -> Digest:
     casino = (make_alert(KHMER, key="gambling.8.hook", rule="gambling", url="ftp://odd.example/x"),)
     return Digest(
         key="digest.3.hook",
+        id="n3",
         kind="digest",
         sections=(
             DigestSection("gambling", casino),
@@ -85,6 +87,7 @@ def make_digest() -> Digest:
 def make_ops(status: str = "broken") -> OpsAlert:
     return OpsAlert(
         key="ops.4.hook",
+        id="n4",
         source="khmer-times",
         status=status,
         reason="5 polls in a row failed" if status == "broken" else "polled successfully again",

@@ -430,7 +430,31 @@ PROBLEMS = [
         "channels.m.to",
         "expected at least one item, found an empty array",
     ),
+    (
+        '[channels.m]\ntype = "email"\nhost = "h"\nfrom = "a@x.org"\nto = ["b@x.org"]\n'
+        'mute_url = "newswatch mute {rule}"',
+        "channels.m.mute_url",
+        "invalid address 'newswatch mute {rule}'",
+    ),
+    (
+        '[sources.other]\ntype = "rss"\nurl = "https://x.org/feed"\ntitle = "Bell\\u0007"',
+        "sources.other.title",
+        "invalid title",
+    ),
 ]
+
+
+def test_load_config_reads_source_title_and_mute_url(tmp_path):
+    text = BASE.replace(
+        'url = "https://www.khmertimeskh.com/feed/"',
+        'url = "https://www.khmertimeskh.com/feed/"\ntitle = "  Khmer   Times "',
+    ) + (
+        '\n[channels.m]\ntype = "email"\nhost = "h"\nfrom = "a@x.org"\nto = ["b@x.org"]\n'
+        'mute_url = "mailto:admin@x.org?subject=mute%20{rule}"\n'
+    )
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.sources["kt"].title == "Khmer Times"
+    assert config.channels["m"].mute_url == "mailto:admin@x.org?subject=mute%20{rule}"
 
 
 @pytest.mark.parametrize("snippet, path, message", PROBLEMS, ids=[p for _s, p, _m in PROBLEMS])

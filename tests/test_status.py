@@ -18,7 +18,7 @@ from crawler.db import open_database
 from crawler.db import write_transaction as transaction
 from crawler.errors import StoreError
 from crawler.models import Article
-from crawler.store import record_poll, store_articles, sync_sources
+from crawler.store import record_feed_title, record_poll, store_articles, sync_sources
 from scheduler.config import load_config
 from scheduler.status import (
     approximate,
@@ -48,7 +48,12 @@ def make_config(folder: Path) -> Path:
         folder,
         service={"interval": "15m", "timezone": "Asia/Phnom_Penh"},
         sources={
-            "khmer-times": {"type": "rss", "url": "https://kt.example.org/feed", "interval": "10m"},
+            "khmer-times": {
+                "type": "rss",
+                "url": "https://kt.example.org/feed",
+                "interval": "10m",
+                "title": "Khmer Times",
+            },
             "camboja": {"type": "rss", "url": "https://cn.example.org/feed"},
             "broken": {"type": "rss", "url": "https://down.example.org/feed"},
             "fresh": {"type": "rss", "url": "https://new.example.org/feed"},
@@ -86,6 +91,8 @@ def fill(db_path: Path) -> None:
             for name in ("khmer-times", "camboja", "broken", "fresh", "weekly")
         ],
     )
+    # Without a configured title, a source is shown by its feed's own.
+    record_feed_title(db, "camboja", "CamboJA News")
     recent = [article(n, "khmer-times", NOW - timedelta(hours=n)) for n in (1, 2, 3)]
     older = [article(n, "khmer-times", NOW - timedelta(days=3, hours=n)) for n in (4, 5)]
     ids = store_articles(db, [*recent, *older, article(6, "camboja", NOW - timedelta(hours=30))])

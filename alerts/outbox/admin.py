@@ -17,6 +17,16 @@ from crawler.db import Database, from_iso, to_iso, write_transaction
 NOTICE_PREFIX = "n"
 
 
+def alert_id(row_id: int) -> str:
+    """The ID of a single alert (an ``outbox`` row) as people see and give it: ``57``."""
+    return str(row_id)
+
+
+def notice_id(row_id: int) -> str:
+    """The ID of a digest or an operations alert (a ``notices`` row): ``n12``."""
+    return f"{NOTICE_PREFIX}{row_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class QueueEntry:
     """One message as ``newswatch alerts list`` shows it."""
@@ -65,9 +75,9 @@ def _alert_entry(row: dict[str, Any]) -> QueueEntry:
         next_try = row["digest_due"]
     error = row["last_error"]
     if row["state"] == "bundled":
-        error = f"in digest {NOTICE_PREFIX}{row['notice_id']}"
+        error = f"in digest {notice_id(row['notice_id'])}"
     return QueueEntry(
-        id=str(row["id"]),
+        id=alert_id(row["id"]),
         state=row["state"],
         attempts=row["attempts"] or 0,
         next_try=from_iso(next_try),
@@ -82,7 +92,7 @@ def _alert_entry(row: dict[str, Any]) -> QueueEntry:
 def _notice_entry(row: dict[str, Any]) -> QueueEntry:
     pending = row["state"] in ("pending", "retrying")
     return QueueEntry(
-        id=f"{NOTICE_PREFIX}{row['id']}",
+        id=notice_id(row["id"]),
         state=row["state"],
         attempts=row["attempts"] or 0,
         next_try=from_iso(row["next_attempt"]) if pending else None,
