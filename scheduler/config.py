@@ -38,6 +38,7 @@ from scheduler.config_models import (
     SitemapSource,
     SourceSettings,
     WebhookChannelSettings,
+    WebSettings,
 )
 from scheduler.config_problems import Problem, describe, dotted, translate
 from scheduler.errors import ConfigError
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 CONFIG_ENV_VAR = "NEWSWATCH_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config.toml")
-SECTIONS = ("service", "sources", "rules", "channels")
+SECTIONS = ("service", "web", "sources", "rules", "channels")
 
 # "$${" escapes, "${NAME}" expands, and any other "${" is a mistake worth reporting.
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{[^}]*\}?")
@@ -82,6 +83,7 @@ __all__ = [
     "ServiceSettings",
     "SitemapSource",
     "SourceSettings",
+    "WebSettings",
     "WebhookChannelSettings",
     "load_config",
 ]
@@ -192,6 +194,7 @@ def _build(
             found.append(Problem(dotted([key]), message, f"sections are: {', '.join(SECTIONS)}"))
     context = {"folder": file.parent, "environ": env}
     service = _validate(ServiceSettings, data.get("service", {}), ["service"], context, found)
+    web = _validate(WebSettings, data.get("web", {}), ["web"], context, found)
     sources = {
         name: model
         for name, table in _tables(data, "sources", found)
@@ -210,10 +213,11 @@ def _build(
     found.extend(_cross_references(data))
     # A missing variable already explains any complaint about the value it left behind.
     problems.extend(p for p in found if not any(_under(p.path, r) for r in reported))
-    if problems or service is None:
+    if problems or service is None or web is None:
         return None
     return Config(
         service=service,
+        web=web,
         sources=sources,
         rules=rules,
         channels=channels,
@@ -329,6 +333,15 @@ def _cross_references(data: dict[str, Any]) -> list[Problem]:
     service = data.get("service")
     if isinstance(service, dict):
         _check_names(service.get("ops_channels"), ["service", "ops_channels"], defined, problems)
+        web = data.get("web")
+        if "health" in service and isinstance(web, dict) and "listen" in web:
+            problems.append(
+                Problem(
+                    "service.health",
+                    "[web] listen replaces this key; both are set",
+                    "remove service.health: [web] listen serves /healthz and /metrics too",
+                )
+            )
     rules = data.get("rules")
     for name, rule in rules.items() if isinstance(rules, dict) else ():
         if isinstance(rule, dict):
