@@ -90,17 +90,21 @@ __all__ = [
 
 
 def load_config(
-    path: Path | str | None = None, *, environ: Mapping[str, str] | None = None
+    path: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    text: str | None = None,
 ) -> Config:
     """Read and validate the configuration; raise ConfigError listing every problem found.
 
     ``path`` defaults to ``$NEWSWATCH_CONFIG``, else ``./config.toml``. ``environ`` (default
-    ``os.environ``) is the only place environment variables are read from.
+    ``os.environ``) is the only place environment variables are read from. ``text``
+    validates that content as if it were the file at ``path`` (before saving an edit).
     """
     env = os.environ if environ is None else environ
     given = path if path is not None else env.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH
     file = Path(os.path.abspath(given))
-    raw = _read_toml(file, given)
+    raw = _read_toml(file, given, text)
     problems: list[Problem] = []
     data = _expand(raw, [], env, problems)
     config = _build(data, file, env, problems)
@@ -116,14 +120,16 @@ def load_config(
     return config
 
 
-def _read_toml(file: Path, shown: Path | str) -> dict[str, Any]:
-    """Parse the file; a missing file, unreadable file or syntax error is a ConfigError."""
+def _read_toml(file: Path, shown: Path | str, text: str | None = None) -> dict[str, Any]:
+    """Parse the file (or ``text``); a missing file, unreadable file or syntax error is a
+    ConfigError."""
 
     def fail(message: str, hint: str | None = None) -> ConfigError:
         return ConfigError([Problem("", message, hint)], path=shown)
 
     try:
-        text = file.read_bytes().decode("utf-8")
+        if text is None:
+            text = file.read_bytes().decode("utf-8")
     except FileNotFoundError as exc:
         hint = f"pass the path of your config file or set {CONFIG_ENV_VAR}"
         raise fail(f"file not found ({file})", hint) from exc
