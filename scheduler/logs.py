@@ -8,7 +8,15 @@ import sys
 from datetime import UTC, datetime
 
 # Libraries that are chatty at INFO; their warnings still show.
-QUIET_LOGGERS = ("scrapy", "twisted", "apscheduler", "trafilatura", "htmldate", "courlan")
+QUIET_LOGGERS = (
+    "scrapy",
+    "twisted",
+    "apscheduler",
+    "trafilatura",
+    "htmldate",
+    "courlan",
+    "uvicorn",
+)
 
 
 class JsonFormatter(logging.Formatter):
