@@ -386,3 +386,50 @@ def blank_article_text(db: Database, article_ids: Sequence[int]) -> None:
         f"UPDATE articles SET text = NULL, summary = NULL WHERE id IN ({marks})",
         list(article_ids),
     )
+
+
+def daily_article_counts(
+    db: Database, since: datetime, until: datetime | None = None, *, shift_minutes: int = 0
+) -> dict[str, dict[str, int]]:
+    """Per source, articles fetched per day from ``since`` (to ``until``); days are
+    ``YYYY-MM-DD`` in a zone ``shift_minutes`` ahead of UTC."""
+    # "+source": read the days from the fetched index, not every row in source order.
+    sql = (
+        "SELECT source, date(fetched, ?) AS day, count(*) AS n FROM articles "
+        "WHERE fetched >= ? AND fetched < ? GROUP BY +source, day"
+    )
+    counts: dict[str, dict[str, int]] = {}
+    end = to_iso(until) if until else "9999"
+    for row in db.query(sql, [f"{shift_minutes:+d} minutes", to_iso(since), end]):
+        counts.setdefault(row["source"], {})[row["day"]] = row["n"]
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    """One article of a story, as a list of the outlets carrying it shows it."""
+
+    article_id: int
+    source: str
+    title: str
+    url: str
+    published: datetime | None
+
+
+def story_members(
+    db: Database, story_ids: Sequence[int], *, per_story: int = 12
+) -> dict[int, list[StoryMember]]:
+    """The first ``per_story`` articles of each story, in the order they were stored."""
+    found: dict[int, list[StoryMember]] = {}
+    sql = (
+        "SELECT id, source, title, url, published FROM articles WHERE story_id = ? "
+        "ORDER BY id LIMIT ?"
+    )
+    for story_id in dict.fromkeys(story_ids):
+        found[story_id] = [
+            StoryMember(
+                row["id"], row["source"], row["title"] or "", row["url"], from_iso(row["published"])
+            )
+            for row in db.query(sql, [story_id, per_story])
+        ]
+    return found

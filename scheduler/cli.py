@@ -244,4 +244,4 @@ def check(config_path: Path) -> None:
 
 
 # Command groups in their own modules register themselves on ``main`` when imported.
-from scheduler import cli_alerts, cli_ops, cli_rules, cli_stories  # noqa: E402,F401
+from scheduler import cli_alerts, cli_ops, cli_rules, cli_stories, cli_web  # noqa: E402,F401

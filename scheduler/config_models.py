@@ -40,13 +40,16 @@ from scheduler.config_types import (
     ListenAddress,
     MuteUrl,
     Name,
+    PasswordHash,
     Query,
     Regex,
     Selector,
     Size,
     TimeZoneName,
     invalid,
+    is_loopback,
     resolve_path,
+    split_address,
 )
 
 if TYPE_CHECKING:
@@ -122,6 +125,42 @@ class ServiceSettings(BaseModel):
                 "; ".join(problems), "fix the template, or remove it to use the packaged one"
             )
         return folder
+
+
+class WebSettings(BaseModel):
+    """The ``[web]`` table: where the web interface, /healthz and /metrics are served, and
+    who may use them. Unset ``listen`` serves nothing."""
+
+    model_config = _FROZEN
+
+    listen: ListenAddress | None = None
+    password: str | None = Field(default=None, repr=False)
+    password_hash: PasswordHash | None = Field(default=None, repr=False)
+    session: Duration = timedelta(hours=12)
+
+    @model_validator(mode="after")
+    def _safe_by_default(self) -> WebSettings:
+        if self.password is not None and self.password_hash is not None:
+            raise invalid(
+                "set either password or password_hash, not both",
+                "password_hash is what `newswatch hash-password` prints",
+                key="password",
+            )
+        if self.password is not None and not self.password.strip():
+            raise invalid("the password is empty", key="password")
+        if self.listen and not self.has_password and not is_loopback(split_address(self.listen)[0]):
+            raise invalid(
+                f"{self.listen} is reachable from other machines, and no password is set",
+                'set password = "${NEWSWATCH_WEB_PASSWORD}" or password_hash (from '
+                "`newswatch hash-password`), or listen on 127.0.0.1",
+                key="listen",
+            )
+        return self
+
+    @property
+    def has_password(self) -> bool:
+        """Whether the pages ask for a password."""
+        return self.password is not None or self.password_hash is not None
 
 
 class _SourceBase(BaseModel):
@@ -429,11 +468,18 @@ class Config(BaseModel):
     model_config = _FROZEN
 
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     sources: Mapping[str, SourceSettings] = Field(default_factory=dict)
     rules: Mapping[str, RuleSettings] = Field(default_factory=dict)
     channels: Mapping[str, ChannelSettings] = Field(default_factory=dict)
     path: Path
     folder: Path
+
+    @property
+    def listen(self) -> str | None:
+        """The address the service serves HTTP on: ``[web] listen``, else the older
+        ``[service] health`` (which serves /healthz and /metrics only)."""
+        return self.web.listen or self.service.health
 
     def interval_for(self, source: str) -> timedelta:
         """How often ``source`` is polled: its own ``interval``, else the service default."""

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
-SECRET_KEYS = frozenset({"password", "secret", "headers"})
+SECRET_KEYS = frozenset({"password", "password_hash", "secret", "headers"})
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _EXPECTED = {
     "string_type": "a string",

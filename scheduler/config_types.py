@@ -7,6 +7,7 @@ hint the loader turns into a :class:`scheduler.config_problems.Problem`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import zoneinfo
@@ -191,10 +192,38 @@ def _crontab(value: str) -> str:
     return value
 
 
+def split_address(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:8787"`` / ``"[::1]:8787"`` / ``":8787"`` (localhost) as (host, port);
+    ValueError if it is not HOST:PORT."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f'invalid address {text!r} (expected HOST:PORT like "127.0.0.1:8787")')
+    return host.strip("[]") or "127.0.0.1", int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is only reachable from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to anything
+
+
 def _listen_address(value: str) -> str:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise invalid(f"invalid address {value!r} (expected HOST:PORT, e.g. '127.0.0.1:8787')")
+    return value
+
+
+def _password_hash(value: str) -> str:
+    from scheduler.web.passwords import hash_problem
+
+    problem = hash_problem(value)
+    if problem:
+        raise invalid(problem, "paste the whole line `newswatch hash-password` prints")
     return value
 
 
@@ -298,6 +327,7 @@ Name = Annotated[str, AfterValidator(_name)]
 Query = Annotated[str, AfterValidator(check_query)]
 Crontab = Annotated[str, AfterValidator(_crontab)]
 ListenAddress = Annotated[str, AfterValidator(_listen_address)]
+PasswordHash = Annotated[str, AfterValidator(_password_hash)]
 
 __all__ = [
     "NAME_PATTERN",
@@ -308,6 +338,7 @@ __all__ = [
     "Crontab",
     "DisplayName",
     "ListenAddress",
+    "PasswordHash",
     "Duration",
     "EmailAddress",
     "HttpUrl",
@@ -321,5 +352,7 @@ __all__ = [
     "TimeZoneName",
     "check_query",
     "invalid",
+    "is_loopback",
     "resolve_path",
+    "split_address",
 ]

@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 # Libraries that are chatty at INFO; their warnings still show.
-QUIET_LOGGERS = ("scrapy", "twisted", "apscheduler", "trafilatura", "htmldate", "courlan")
+QUIET_LOGGERS = (
+    "scrapy",
+    "twisted",
+    "apscheduler",
+    "trafilatura",
+    "htmldate",
+    "courlan",
+    "uvicorn",
+)
 
 
 class JsonFormatter(logging.Formatter):

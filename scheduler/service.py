@@ -63,6 +63,7 @@ class Service:
         self._reload_requested = asyncio.Event()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.polls_completed = 0
+        self.started_at = utcnow()
         self.last_poll_at: datetime | None = None
         self._stop = asyncio.Event()
         self._poll_wake = asyncio.Event()
@@ -71,6 +72,7 @@ class Service:
         self._inflight: set[str] = set()
         self._batches: set[asyncio.Task[None]] = set()
         self.operations = Operations(self)
+        self._config_seen = _file_signature(self.config_path)
 
     def stop(self) -> None:
         """Ask the service to stop (safe to call from a signal handler).
@@ -184,15 +186,29 @@ class Service:
         )
         return True
 
+    def reload_now(self) -> bool:
+        """Apply the config file now: the web interface has just saved it."""
+        self._config_seen = _file_signature(self.config_path)
+        return self.reload()
+
+    def wake_deliveries(self) -> None:
+        """Start a delivery round now: alerts were queued again by hand."""
+        self._delivery_wake.set()
+
+    @property
+    def polling(self) -> set[str]:
+        """The sources being polled right now."""
+        return set(self._inflight)
+
     async def _watch_config(self) -> None:
         """Reload when the config file changes (checked every second) or on SIGHUP."""
-        last = _file_signature(self.config_path)
+        self._config_seen = _file_signature(self.config_path)
         while not self._stop.is_set():
             await wait_event(self._reload_requested, CONFIG_WATCH_SECONDS)
             current = _file_signature(self.config_path)
-            if self._reload_requested.is_set() or current != last:
+            if self._reload_requested.is_set() or current != self._config_seen:
                 self._reload_requested.clear()
-                last = current
+                self._config_seen = current
                 self.reload()
 
     async def request_poll(self, name: str) -> None:
@@ -263,8 +279,10 @@ class Service:
     async def run(self) -> None:
         """Run until stopped; returns after a clean shutdown."""
         self._install_signal_handlers()
+        self.started_at = utcnow()
         self.scheduler.start()
         self.operations.start()
+        await self.operations.start_web()
         # Articles stored but not matched before a crash are matched now.
         runtime = self.runtime
         match_pending(runtime.db, runtime.matcher, runtime.routes, on_match=runtime.on_match)

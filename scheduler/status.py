@@ -105,24 +105,27 @@ def gather_status(config: Config, now: datetime) -> Status:
     path = config.service.database
     db = open_readonly(path)
     try:
-        tables = table_names(db)
-        version = schema_version(db)
-        sources = tuple(_sources(db, config, tables, now))
-        rules = tuple(_rules(db, config, tables, now))
-        outbox = outbox_counts(db) if "outbox" in tables else dict.fromkeys(OUTBOX_STATES, 0)
+        return status_of(db, config, now)
     except DatabaseError as exc:
         raise StoreError(f"cannot read database {path}: {exc}") from exc
     finally:
         db.close()
+
+
+def status_of(db: Database, config: Config, now: datetime) -> Status:
+    """:func:`gather_status` over an open (read-only) connection."""
+    path = config.service.database
+    tables = table_names(db)
+    outbox = outbox_counts(db) if "outbox" in tables else dict.fromkeys(OUTBOX_STATES, 0)
     return Status(
         now=now,
         timezone=config.service.timezone,
         database=path,
         database_bytes=_size(path),
         wal_bytes=_size(path.with_name(path.name + "-wal")),
-        schema_version=version,
-        sources=sources,
-        rules=rules,
+        schema_version=schema_version(db),
+        sources=tuple(_sources(db, config, tables, now)),
+        rules=tuple(_rules(db, config, tables, now)),
         outbox={state: outbox.get(state, 0) for state in OUTBOX_STATES},
     )
 

@@ -7,6 +7,7 @@ command cover both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,16 +51,20 @@ class RetryResult:
     refused: list[str]
 
 
-def list_entries(db: Database, *, state: str | None = None, limit: int = 50) -> list[QueueEntry]:
-    """Alerts and notices, newest first, optionally only those in ``state``."""
-    where, params = ("WHERE o.state = ?", [state]) if state else ("", [])
+def list_entries(
+    db: Database, *, state: str | Sequence[str] | None = None, limit: int = 50
+) -> list[QueueEntry]:
+    """Alerts and notices, newest first, optionally only those in ``state`` (one or several)."""
+    states = [state] if isinstance(state, str) else list(state or ())
+    marks = ",".join("?" * len(states))
+    where, params = (f"WHERE o.state IN ({marks})", states) if states else ("", [])
     alert_rows = db.query(
         "SELECT o.id, o.state, o.attempts, o.next_attempt, o.digest_due, o.notice_id, "
         "o.last_error, o.rule, o.channel, o.created, a.title FROM outbox o "
         f"LEFT JOIN articles a ON a.id = o.article_id {where} ORDER BY o.id DESC LIMIT ?",
         [*params, limit],
     )
-    where = "WHERE state = ?" if state else ""
+    where = f"WHERE state IN ({marks})" if states else ""
     notice_rows = db.query(
         f"SELECT * FROM notices {where} ORDER BY id DESC LIMIT ?", [*params, limit]
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import assert_never
 
 from alerts.errors import QueryError
@@ -136,15 +136,36 @@ class Backtest:
 
     hits: list[tuple[int, str, str, str, str]] = field(default_factory=list)  # id, date, src...
     per_source: Counter[str] = field(default_factory=Counter)
+    per_day: Counter[str] = field(default_factory=Counter)  # by day fetched, YYYY-MM-DD
     scanned: int = 0
     matches: dict[int, RuleMatch] = field(default_factory=dict)  # by article id
+    stopped: bool = False  # keep_going said no before the end
+    # Extracts around the hits of the newest matches, by article id (``snippets`` asked).
+    snippets: dict[int, tuple[Snippet, ...]] = field(default_factory=dict)
 
 
-def backtest(db: Database, rule: Rule, *, since: datetime) -> Backtest:
-    """Run ``rule`` over every stored article fetched since ``since``; nothing is sent."""
+def backtest(
+    db: Database,
+    rule: Rule,
+    *,
+    since: datetime,
+    snippets: int = 0,
+    day_shift: timedelta = timedelta(0),
+    keep_going: Callable[[], bool] | None = None,
+) -> Backtest:
+    """Run ``rule`` over every stored article fetched since ``since``; nothing is sent.
+
+    The extracts of the ``snippets`` newest matches are kept, for showing them; days in
+    ``per_day`` are those of a zone ``day_shift`` ahead of UTC. ``keep_going``, asked
+    every few hundred articles, stops the run early (``stopped``) when it says no: the
+    web editor's preview is not wanted any more once the query has changed.
+    """
     matcher = Matcher.build([rule])
     result = Backtest()
     for article_id, article in articles_fetched_since(db, since):
+        if keep_going is not None and result.scanned % 256 == 0 and not keep_going():
+            result.stopped = True
+            break
         result.scanned += 1
         doc = Document(article.title, article.body, article.source, article.url, article.language)
         if found := matcher.match(doc):
@@ -152,6 +173,9 @@ def backtest(db: Database, rule: Rule, *, since: datetime) -> Backtest:
             when = to_iso(article.published or article.fetched) or ""
             result.hits.append((article_id, when, article.source, article.title, article.url))
             result.per_source[article.source] += 1
+            result.per_day[(article.fetched + day_shift).date().isoformat()] += 1
+            if len(result.snippets) < snippets:
+                result.snippets[article_id] = tuple(make_snippets(doc, found[0].hits, limit=1))
     # Newest first by the time shown (published, else fetched), not by when it was fetched.
     result.hits.sort(key=lambda hit: (from_iso(hit[1]) or since, hit[0]), reverse=True)
     return result
