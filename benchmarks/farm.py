@@ -63,6 +63,7 @@ class FeedFarm:
         items: int = 0,
         shown: int = 50,
         maker: ItemMaker | None = None,
+        first_number: int = 1,
     ) -> None:
         if not 1 <= hosts <= MAX_HOSTS:
             raise ValueError(f"hosts must be 1..{MAX_HOSTS}")
@@ -71,7 +72,7 @@ class FeedFarm:
         self.lock = threading.Lock()
         self.addresses = [f"127.0.0.{n}" for n in range(1, hosts + 1)]
         self.feeds = [Feed(i, self.addresses[i % hosts]) for i in range(feeds)]
-        self.next_number = 0
+        self.next_number = first_number - 1
         self.bytes_served = 0
         self.epoch = datetime(2026, 1, 1, tzinfo=UTC)
         for feed in self.feeds:

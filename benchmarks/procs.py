@@ -7,6 +7,7 @@ counting the farm that serves them or the driver itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -121,10 +122,8 @@ class Child:
 
     def signal(self, signum: int) -> None:
         if self.result is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signum)
-            except ProcessLookupError:
-                pass
 
     def kill(self) -> Measured:
         """SIGKILL and reap."""
