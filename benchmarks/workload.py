@@ -91,7 +91,7 @@ class ItemMaker:
         title = rng.choices(vocab.common, k=TITLE_WORDS)
         if rng.random() < 0.5:  # for the title: rules
             title.insert(rng.randrange(len(title)), first)
-        title += list(extra)
+        title = list(extra) + title  # first, so a shortened headline keeps them
         return Item(
             number=number,
             feed=feed,
