@@ -42,6 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import archive as archives  # noqa: E402
+from benchmarks import profiles  # noqa: E402
 from benchmarks.farm import FeedFarm  # noqa: E402
 from benchmarks.peers import find_r2e, naive_report, run_naive, run_r2e  # noqa: E402
 from benchmarks.procs import Measured, newswatch_cmd, newswatch_env, run_measured  # noqa: E402
@@ -134,7 +135,9 @@ def newswatch_runs(
     return figures
 
 
-def peer_runs(folder: Path, farm: FeedFarm, rules_json: Path, args: argparse.Namespace) -> dict:
+def peer_runs(
+    folder: Path, farm: FeedFarm, rules_json: Path, args: argparse.Namespace, *, naive: bool
+) -> dict:
     urls = [farm.url(i) for i in range(len(farm.feeds))]
     figures: dict[str, Any] = {}
     r2e = None if args.no_r2e else find_r2e(args.r2e)
@@ -148,7 +151,7 @@ def peer_runs(folder: Path, farm: FeedFarm, rules_json: Path, args: argparse.Nam
                 "returncode": run.returncode,
                 "requests": sum(1 for _ in farm.all_hits()),
             }
-    if not args.no_naive:
+    if naive and not args.no_naive:
         farm.clear_hits()
         sample = urls[: args.naive_feeds] if args.naive_feeds else urls
         run = run_naive(folder, sample, rules_json)
@@ -160,6 +163,25 @@ def peer_runs(folder: Path, farm: FeedFarm, rules_json: Path, args: argparse.Nam
             **report,
         }
     return figures
+
+
+def profile_first_poll(
+    folder: Path, farm: FeedFarm, rules: list, args: argparse.Namespace
+) -> dict[str, str]:
+    """One more first poll (not timed: the profiler slows it) under py-spy or pyinstrument."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = newswatch_config(folder, farm, rules, args)
+    cmd = newswatch_cmd("once", "--config", str(config))
+    out = (args.profile_dir or folder) / f"first-poll-{args.feeds}x{args.items}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.profile == "pyinstrument":
+        report = profiles.record_pyinstrument(cmd, out, newswatch_env())
+        summary = report.read_text()[:8000]
+    else:
+        report = profiles.record_py_spy(cmd, out, newswatch_env())
+        summary = profiles.summarize_speedscope(report)
+    print(f"\n== profile of the first poll ({args.profile}): {report} ==\n{summary}")
+    return {"file": str(report), "summary": summary}
 
 
 def run_layout(
@@ -176,12 +198,16 @@ def run_layout(
             seed_db = archives.ensure_archive(size, args.archive_cache) if size else None
             results["runs"][str(size)] = newswatch_runs(folder, farm, rules, args, seed_db)
             farm_reset(farm)
+        if args.profile and label == "many-hosts":
+            results["profile"] = profile_first_poll(work / "profile", farm, rules, args)
         if not args.no_peers:
             folder = work / f"{label}-peers"
             folder.mkdir(parents=True, exist_ok=True)
             rules_json = folder / "rules.json"
             rules_to_json(rules, rules_json)
-            results["peers"] = peer_runs(folder, farm, rules_json, args)
+            # The naive loop fetches one feed after another: the layout cannot change it.
+            naive = label == "many-hosts" or args.no_one_host
+            results["peers"] = peer_runs(folder, farm, rules_json, args, naive=naive)
     return results
 
 
@@ -317,6 +343,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--naive-feeds", type=int, default=0, help="run the naive loop on the first N feeds only"
     )
+    parser.add_argument(
+        "--profile",
+        choices=["py-spy", "pyinstrument"],
+        help="profile one more first poll (many hosts, empty archive) and print the hot spots",
+    )
+    parser.add_argument("--profile-dir", type=Path, help="where profiles go (default: work)")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--work", type=Path, help="work folder (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
