@@ -10,8 +10,9 @@ while a publisher thread keeps adding items (every third one matching the rule).
 
 * ``kills``: SIGKILL at chosen moments, restarting the service each time: right as a feed
   is requested (fetch), shortly after a feed answered with new items (parse, store and the
-  match transaction), as soon as a message reached the SMTP server or the webhook (between
-  the receiver accepting it and the commit that records it), or at a random time.
+  match transaction), the moment the database's WAL file changes size (a transaction is
+  being written), as soon as a message reached the SMTP server or the webhook (between the
+  receiver accepting it and the commit that records it), or at a random time.
 * ``smtp-down``: the SMTP server stops for a while, then comes back on the same port.
 * ``disk-full``: the database lives on a small tmpfs that a ballast file fills up
   ("database or disk is full"); the service must log it, keep running, lose nothing already
@@ -58,7 +59,7 @@ from tests.peers import SmtpPeer, WebhookReceiver, start_smtp_server  # noqa: E4
 
 MARK = "qfault"  # in the title of every matching item; the rule matches it
 TOKEN = re.compile(r"\bn(\d+)x\b", re.IGNORECASE)  # each item's own title word: n<number>x
-KILL_MODES = ("fetch", "store", "deliver", "random")
+KILL_MODES = ("fetch", "store", "commit", "deliver", "random")
 Peers = tuple[SmtpPeer, WebhookReceiver]
 
 
@@ -320,6 +321,13 @@ def _count_hits(farm: FeedFarm, status: int | None = None) -> int:
     return sum(1 for _, hit in farm.all_hits() if status is None or hit.status == status)
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
 def arm_kill(rig: Rig, child: Child, mode: str, rng: random.Random, limit: float) -> str:
     """Wait for the moment ``mode`` names (at most ``limit`` s), then SIGKILL; what happened."""
     deadline = time.monotonic() + limit
@@ -341,6 +349,10 @@ def arm_kill(rig: Rig, child: Child, mode: str, rng: random.Random, limit: float
         hit = until(lambda: _count_hits(rig.farm, 200) > seen)
         if hit:
             time.sleep(rng.uniform(0, 0.3))
+    elif mode == "commit":
+        wal = Path(f"{rig.database}-wal")
+        size = _size(wal)
+        hit = until(lambda: _size(wal) != size)
     elif mode == "deliver":
         seen = len(rig.smtp.messages) + len(rig.hook.requests)
         hit = until(lambda: len(rig.smtp.messages) + len(rig.hook.requests) > seen)
@@ -366,7 +378,7 @@ def scenario_kills(
             for n in range(kills):
                 mode = KILL_MODES[n % len(KILL_MODES)] if n < len(KILL_MODES) else None
                 mode = mode or rng.choice(KILL_MODES)
-                moments[arm_kill(rig, child, mode, rng, limit=10)] += 1
+                moments[arm_kill(rig, child, mode, rng, limit=20)] += 1
                 child = rig.start()
         finally:
             publisher.stop()

@@ -68,6 +68,23 @@ def _label(frame: Mapping[str, object]) -> str:
 # Innermost Python frames of a thread that waits (py-spy --native counts some as active).
 IDLE = ("Condition.wait", "_queue_SimpleQueue_get", "select_epoll_poll", "Event.wait", "sleep")
 PROJECT = ("crawler/", "alerts/", "scheduler/")
+# A sample belongs to the stage of the innermost of these functions on its stack.
+STAGES = (
+    ("imports", "_find_and_load"),
+    ("config load", "load_config"),
+    ("runtime build (rules compiled, db opened)", "build_runtime"),
+    ("parse (feedparser)", "parse_feed"),
+    ("stories (shingles, MinHash, LSH)", "StoryIndex.assign"),
+    ("store (dedupe, insert, commit)", "store_articles"),
+    ("record poll", "record_poll"),
+    ("match and queue", "match_pending"),
+    ("deliver", "deliver_due"),
+    ("deliver", "_deliver_channel"),
+    ("fetch (Scrapy, Twisted)", "fetch_feeds"),
+    ("fetch (Scrapy, Twisted)", "_runCallbacks"),
+    ("fetch (Scrapy, Twisted)", "dataReceived"),
+    ("other / event loop", "run_async"),
+)
 
 
 def is_native(frame: Mapping[str, object]) -> bool:
@@ -81,6 +98,8 @@ def summarize_speedscope(path: Path, top: int = 15) -> str:
     frames = data["shared"]["frames"]
     own: Counter[str] = Counter()
     own_python: Counter[str] = Counter()
+    own_project: Counter[str] = Counter()
+    stages: Counter[str] = Counter()
     anywhere: Counter[str] = Counter()
     total = 0.0
     for profile in data["profiles"]:
@@ -93,13 +112,24 @@ def summarize_speedscope(path: Path, top: int = 15) -> str:
             own[_label_nolines(frames[sample[-1]])] += weight
             if python:
                 own_python[inner] += weight
-            for label in {_label_nolines(frames[i]) for i in python}:
-                if any(part in label for part in PROJECT):
-                    anywhere[label] += weight
+            ours = [i for i in python if any(p in str(frames[i].get("file")) for p in PROJECT)]
+            own_project[_label_nolines(frames[ours[-1]]) if ours else "(outside newswatch)"] += (
+                weight
+            )
+            for label in {_label_nolines(frames[i]) for i in ours}:
+                anywhere[label] += weight
+            stages[_stage([str(frames[i].get("name")) for i in python])] += weight
     lines = [f"{path.name}: {total:.1f} s of samples (every thread, waits left out)"]
+    lines.append("\ntime by pipeline stage (innermost stage function on the stack):")
+    for stage, weight in stages.most_common():
+        lines.append(f"  {100 * weight / total:5.1f}%  {weight:7.2f}s  {stage}")
     tables = (
         ("self time (innermost frame, native code included)", own),
         ("self time (innermost Python function: native time charged to its caller)", own_python),
+        (
+            "self time charged to the innermost newswatch function (libraries, SQLite included)",
+            own_project,
+        ),
         ("total time (anywhere on the stack; newswatch's own functions)", anywhere),
     )
     for title, counter in tables:
@@ -107,6 +137,14 @@ def summarize_speedscope(path: Path, top: int = 15) -> str:
         for label, weight in counter.most_common(top):
             lines.append(f"  {100 * weight / total:5.1f}%  {weight:7.2f}s  {label}")
     return "\n".join(lines)
+
+
+def _stage(names: list[str]) -> str:
+    for name in reversed(names):
+        for stage, marker in STAGES:
+            if name.endswith(marker):
+                return stage
+    return "outside the command (start-up, threads)"
 
 
 def _label_nolines(frame: Mapping[str, object]) -> str:
