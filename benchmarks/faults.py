@@ -667,6 +667,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--json", type=Path, help="write the verdicts here")
     args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
     with tempfile.TemporaryDirectory(prefix="newswatch-faults-") as tmp:
         verdicts = run(args, Path(tmp))
     if args.json:

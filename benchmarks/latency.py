@@ -18,6 +18,7 @@ jitter (10 %) and the time a poll takes.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import signal
 import statistics
@@ -159,6 +160,7 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
     folder = Path(tempfile.mkdtemp(prefix="newswatch-latency-"))
     smtp = start_smtp_server()
     farm = FeedFarm(args.feeds, hosts=min(50, args.feeds), items=args.items).start()

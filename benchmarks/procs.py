@@ -1,8 +1,10 @@
 """Run programs under measurement: wall time, peak memory of the child, its JSON log.
 
-Peak memory is the child's own ``ru_maxrss`` from ``wait4`` (the high-water mark of its
-resident set, in KiB), so a benchmark measures newswatch, rss2email or the naive loop without
-counting the farm that serves them or the driver itself.
+Peak memory is the child's ``VmHWM`` (the high-water mark of its resident set, in KiB), read
+from ``/proc/PID/status`` every few milliseconds while it runs, so a benchmark measures
+newswatch, rss2email or the naive loop without the farm that serves them or the driver.
+``ru_maxrss`` from ``wait4`` would not do: Linux keeps in it the resident set of the memory
+the child had before ``exec``, which is the driver's own (hundreds of MB with a big farm).
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class Child:
                 cwd=cwd or ROOT,
             )
         self.result: Measured | None = None
+        self.hwm_kib = 0
 
     @property
     def pid(self) -> int:
@@ -106,6 +109,7 @@ class Child:
     def poll(self) -> Measured | None:
         """The result if the child has exited, else None (never blocks)."""
         if self.result is None:
+            self.hwm_kib = max(self.hwm_kib, vm_hwm_kib(self.proc.pid))
             self._reap(os.WNOHANG)
         return self.result
 
@@ -133,7 +137,7 @@ class Child:
         return self.result
 
     def _reap(self, flags: int) -> None:
-        pid, status, usage = os.wait4(self.proc.pid, flags)
+        pid, status, _ = os.wait4(self.proc.pid, flags)
         if pid == 0:
             return
         ended = time.monotonic()
@@ -144,7 +148,7 @@ class Child:
             started=self.started,
             started_wall=self.started_wall,
             ended=ended,
-            maxrss_kib=usage.ru_maxrss,
+            maxrss_kib=self.hwm_kib,
             stdout=self.stdout,
             stderr=self.stderr,
             log=read_json_log(self.stderr, self.started_wall),
@@ -182,7 +186,10 @@ def read_json_log(path: Path, started_wall: float) -> list[dict[str, Any]]:
 
 
 def vm_hwm_kib(pid: int) -> int:
-    """The peak resident set of a running process so far (VmHWM), 0 if it is gone."""
+    """The peak resident set of a running process so far (VmHWM), 0 if it is gone.
+
+    A zombie (exited, not yet reaped) has no memory left to report: 0 as well.
+    """
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):

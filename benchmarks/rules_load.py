@@ -19,6 +19,7 @@ runs ``check`` with the largest count under pyinstrument and prints where the ti
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import statistics
 import subprocess
@@ -156,6 +157,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
     with tempfile.TemporaryDirectory(prefix="newswatch-rules-") as tmp:
         work = Path(tmp)
         results = measure(sorted(args.counts), args.repeat, work)
