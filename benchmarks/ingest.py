@@ -188,7 +188,7 @@ def profile_first_poll(
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.profile == "pyinstrument":
         report = profiles.record_pyinstrument(cmd, out, newswatch_env())
-        summary = report.read_text()[:8000]
+        summary = "\n".join(report.read_text().splitlines()[:80])
     else:
         report = profiles.record_py_spy(cmd, out, newswatch_env())
         summary = profiles.summarize_speedscope(report)

@@ -48,7 +48,7 @@ def record_pyinstrument(cmd: Sequence[str], out: Path, env: Mapping[str, str]) -
     """Run a ``python -m newswatch ...`` command under pyinstrument; returns the text report."""
     assert cmd[1] == "-m", "pyinstrument profiles python -m commands"
     html, text = out.with_suffix(".pyinstrument.html"), out.with_suffix(".pyinstrument.txt")
-    base = [cmd[0], "-m", "pyinstrument", "--show-all"]
+    base = [cmd[0], "-m", "pyinstrument"]
     subprocess.run([*base, "-r", "html", "-o", str(html), *cmd[1:]], env=dict(env), check=False)
     subprocess.run([*base, "-o", str(text), *cmd[1:]], env=dict(env), check=False)
     return text
@@ -71,6 +71,9 @@ PROJECT = ("crawler/", "alerts/", "scheduler/")
 # A sample belongs to the stage of the innermost of these functions on its stack.
 STAGES = (
     ("imports", "_find_and_load"),
+    ("query parse (luqum)", "parse_query"),
+    ("rule lint", "lint_rule"),
+    ("matcher build", "Matcher.build"),
     ("config load", "load_config"),
     ("runtime build (rules compiled, db opened)", "build_runtime"),
     ("parse (feedparser)", "parse_feed"),

@@ -22,7 +22,6 @@ import argparse
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import profiles  # noqa: E402
 from benchmarks.farm import FeedFarm  # noqa: E402
 from benchmarks.procs import Child, newswatch_cmd, newswatch_env, run_measured  # noqa: E402
 from benchmarks.workload import ConfigSpec, make_rules  # noqa: E402
@@ -134,28 +134,26 @@ def report(results: dict[int, dict[str, float]]) -> bool:
     return ok
 
 
-def profile(config: Path) -> None:
-    """pyinstrument over ``check`` (in a child, as the user runs it)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "pyinstrument",
-        "--show-all",
-        "-m",
-        "newswatch",
-        "check",
-        "--config",
-        str(config),
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=newswatch_env(), check=False)
-    print(result.stdout[-6000:] or result.stderr[-3000:])
+def profile(config: Path, tool: str, out: Path) -> None:
+    """``check`` under py-spy or pyinstrument (in a child, as the user runs it)."""
+    cmd = newswatch_cmd("check", "--config", str(config))
+    if tool == "pyinstrument":
+        report = profiles.record_pyinstrument(cmd, out, newswatch_env())
+        print("\n".join(report.read_text().splitlines()[:80]))
+    else:
+        report = profiles.record_py_spy(cmd, out, newswatch_env())
+        print(profiles.summarize_speedscope(report))
+    print(f"profile written to {report}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[10, 10_000])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--profile", choices=["py-spy", "pyinstrument"], help="profile check with most rules"
+    )
+    parser.add_argument("--profile-dir", type=Path, default=Path("/work/tmp-bench/profiles"))
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
     with tempfile.TemporaryDirectory(prefix="newswatch-rules-") as tmp:
@@ -163,8 +161,10 @@ def main() -> int:
         results = measure(sorted(args.counts), args.repeat, work)
         ok = report(results)
         if args.profile:
+            args.profile_dir.mkdir(parents=True, exist_ok=True)
+            out = args.profile_dir / f"check-{max(args.counts)}-rules"
             with FeedFarm(5, hosts=5) as farm:
-                profile(write_config(work / "profile", farm, max(args.counts)))
+                profile(write_config(work / "profile", farm, max(args.counts)), args.profile, out)
     return 0 if ok else 1
 
 
