@@ -135,15 +135,18 @@ def report(results: dict[int, dict[str, float]]) -> bool:
 
 
 def profile(config: Path, tool: str, out: Path) -> None:
-    """``check`` under py-spy or pyinstrument (in a child, as the user runs it)."""
-    cmd = newswatch_cmd("check", "--config", str(config))
-    if tool == "pyinstrument":
-        report = profiles.record_pyinstrument(cmd, out, newswatch_env())
-        print("\n".join(report.read_text().splitlines()[:80]))
-    else:
-        report = profiles.record_py_spy(cmd, out, newswatch_env())
-        print(profiles.summarize_speedscope(report))
-    print(f"profile written to {report}")
+    """``check``, then ``once`` (all 304s), under py-spy or pyinstrument, as the user runs them."""
+    time_once(config, config.parent)  # fills the database: the profiled once polls 304s
+    for command in ("check", "once"):
+        cmd = newswatch_cmd(command, "--config", str(config))
+        target = out.with_name(f"{out.name}-{command}")
+        if tool == "pyinstrument":
+            report = profiles.record_pyinstrument(cmd, target, newswatch_env())
+            print("\n".join(report.read_text().splitlines()[:80]))
+        else:
+            report = profiles.record_py_spy(cmd, target, newswatch_env())
+            print(profiles.summarize_speedscope(report))
+        print(f"profile of {command} written to {report}\n")
 
 
 def main() -> int:
@@ -162,7 +165,7 @@ def main() -> int:
         ok = report(results)
         if args.profile:
             args.profile_dir.mkdir(parents=True, exist_ok=True)
-            out = args.profile_dir / f"check-{max(args.counts)}-rules"
+            out = args.profile_dir / f"rules-{max(args.counts)}"
             with FeedFarm(5, hosts=5) as farm:
                 profile(write_config(work / "profile", farm, max(args.counts)), args.profile, out)
     return 0 if ok else 1
