@@ -387,6 +387,13 @@ def scenario_kills(
         verdict = verify(rig, f"kills ({kills} x SIGKILL)")
         verdict.notes.append(f"kill moments: {dict(moments)}; items published {publisher.count}")
         verdict.figures["moments"] = dict(moments)
+        for channel, repeats in verdict.repeats_same_key.items():
+            # One kill interrupts at most one send per channel: the one in flight.
+            if repeats > kills:
+                verdict.problems.append(
+                    f"{channel}: {repeats} repeats for {kills} kills (more than the one "
+                    "message in flight per kill)"
+                )
         verdict.notes.append(f"settled: {ok}; final SIGTERM exit code {code}")
         if code != 0:
             verdict.problems.append(f"the last service did not stop cleanly on SIGTERM ({code})")
