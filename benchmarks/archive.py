@@ -10,8 +10,11 @@ benchmark farm's) in chunks of 100,000 items, with the same
 would. Nothing here knows newswatch's tables or module paths: only its command line.
 
 Archives are kept under ``--cache`` (default ``/work/tmp-bench/archives``, or
-``$NEWSWATCH_BENCH_CACHE``), never in git, named by size and rule count. Rebuild
-(``--rebuild``) after a change to the database schema. A benchmark gets a private copy.
+``$NEWSWATCH_BENCH_CACHE``), never in git, named by size and rule count. When this
+checkout's newswatch creates a different schema (``user_version`` and tables) than a cached
+archive has, the archive is upgraded first by one small ``once`` that lets newswatch migrate
+it, so a benchmark never times a migration.
+``--rebuild`` starts over. A benchmark gets a private copy.
 """
 
 from __future__ import annotations
@@ -56,9 +59,12 @@ def ensure_archive(
     """The cached archive of ``size`` articles, built first if missing."""
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / archive_name(size, rules)
-    if path.exists() and not rebuild:
-        return path
     say = (lambda *a: None) if quiet else print
+    if path.exists() and not rebuild:
+        if schema_of(path) != current_schema(cache):
+            say(f"  archive {path.name}: older schema, upgrading it with one small poll")
+            upgrade(path, cache)
+        return path
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="newswatch-archive-", dir=cache) as tmp:
         folder = Path(tmp)
@@ -123,6 +129,47 @@ def build(
         done += feeds * per_feed
         say(f"  archive: {done:,}/{size:,} articles ({time.monotonic() - began:.0f}s this chunk)")
     return folder / "newswatch.db"
+
+
+def schema_of(db: Path) -> tuple[int, tuple[str, ...]]:
+    """``user_version`` and the sorted CREATE statements: what a schema change changes."""
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        rows = conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
+    finally:
+        conn.close()
+    return version, tuple(sorted(r[0] for r in rows))
+
+
+def _small_poll(folder: Path, db: Path) -> None:
+    """``newswatch once`` on ``db`` polling one feed of one item (creates or migrates it)."""
+    with FeedFarm(1, items=1, first_number=FIRST_NUMBER - 1_000_000) as farm:
+        config = ConfigSpec(
+            sources={"upgrade": farm.url(0)},
+            rules=make_rules(1),
+            channels={"box": {"type": "mbox", "path": "alerts.mbox"}},
+            service={"database": str(db)},
+        ).write(folder, "small.toml")
+        cmd = newswatch_cmd("once", "--config", str(config))
+        run = run_measured(cmd, folder, "small", env=newswatch_env())
+    if run.returncode != 0:
+        raise SystemExit(f"newswatch once failed:\n{run.text()[-3000:]}")
+
+
+def current_schema(cache: Path) -> tuple[int, tuple[str, ...]]:
+    """The schema this checkout's newswatch creates (from a database it makes now)."""
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        db = Path(tmp) / "fresh.db"
+        _small_poll(Path(tmp), db)
+        return schema_of(db)
+
+
+def upgrade(path: Path, cache: Path) -> None:
+    """Let the current newswatch migrate a cached archive (one small poll), in place."""
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        _small_poll(Path(tmp), path)
+    checkpoint(path)
 
 
 def checkpoint(db: Path) -> None:

@@ -177,23 +177,26 @@ def peer_runs(
     return figures
 
 
-def profile_first_poll(
+def profile_polls(
     folder: Path, farm: FeedFarm, rules: list, args: argparse.Namespace
 ) -> dict[str, str]:
-    """One more first poll (not timed: the profiler slows it) under py-spy or pyinstrument."""
+    """A first poll and a re-poll (not timed: the profiler slows them) under a profiler."""
     folder.mkdir(parents=True, exist_ok=True)
     config = newswatch_config(folder, farm, rules, args)
     cmd = newswatch_cmd("once", "--config", str(config))
-    out = (args.profile_dir or folder) / f"first-poll-{args.feeds}x{args.items}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if args.profile == "pyinstrument":
-        report = profiles.record_pyinstrument(cmd, out, newswatch_env())
-        summary = "\n".join(report.read_text().splitlines()[:80])
-    else:
-        report = profiles.record_py_spy(cmd, out, newswatch_env())
-        summary = profiles.summarize_speedscope(report)
-    print(f"\n== profile of the first poll ({args.profile}): {report} ==\n{summary}")
-    return {"file": str(report), "summary": summary}
+    results = {}
+    for name in ("first-poll", "re-poll"):
+        out = (args.profile_dir or folder) / f"{name}-{args.feeds}x{args.items}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if args.profile == "pyinstrument":
+            report = profiles.record_pyinstrument(cmd, out, newswatch_env())
+            summary = "\n".join(report.read_text().splitlines()[:80])
+        else:
+            report = profiles.record_py_spy(cmd, out, newswatch_env())
+            summary = profiles.summarize_speedscope(report)
+        print(f"\n== profile of the {name} ({args.profile}): {report} ==\n{summary}")
+        results[name] = str(report)
+    return results
 
 
 def run_layout(
@@ -211,7 +214,7 @@ def run_layout(
             results["runs"][str(size)] = newswatch_runs(folder, farm, rules, args, seed_db)
             farm_reset(farm)
         if args.profile and label == "many-hosts":
-            results["profile"] = profile_first_poll(work / "profile", farm, rules, args)
+            results["profile"] = profile_polls(work / "profile", farm, rules, args)
         if not args.no_peers:
             folder = work / f"{label}-peers"
             folder.mkdir(parents=True, exist_ok=True)
@@ -368,7 +371,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         choices=["py-spy", "pyinstrument"],
-        help="profile one more first poll (many hosts, empty archive) and print the hot spots",
+        help="profile one more first poll and re-poll (many hosts, empty archive)",
     )
     parser.add_argument("--profile-dir", type=Path, help="where profiles go (default: work)")
     parser.add_argument("--seed", type=int, default=12)
