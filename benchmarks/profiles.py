@@ -20,6 +20,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def py_spy_path() -> str | None:
     found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -57,7 +59,7 @@ def record_pyinstrument(cmd: Sequence[str], out: Path, env: Mapping[str, str]) -
 def _label(frame: Mapping[str, object]) -> str:
     name = str(frame.get("name", "?"))
     file = str(frame.get("file", "") or "")
-    for marker in ("site-packages/", "/lib/python3.", "/work/wt/"):
+    for marker in (f"{ROOT}/", "site-packages/", "/lib/python3."):
         if marker in file:
             file = file.split(marker, 1)[1]
             break
