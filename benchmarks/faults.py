@@ -167,6 +167,9 @@ class Rig:
         return child
 
     def stop(self, child: Child, timeout: float = 15) -> int:
+        # A SIGTERM that lands while the interpreter is still importing meets Python's default
+        # handler (exit -15) before the service has installed its own: wait until it is up.
+        wait_for(lambda: child.poll() is not None or "watching " in _output(child), 60)
         child.signal(signal.SIGTERM)
         try:
             return child.wait(timeout).returncode
@@ -190,6 +193,10 @@ class Rig:
                 posts[number] += 1
                 post_keys[(number, request.headers.get("idempotency-key"))] += 1
         return mails, Counter(n for n, _ in mail_keys), posts, Counter(n for n, _ in post_keys)
+
+
+def _output(child: Child) -> str:
+    return child.stdout.read_text(errors="replace") + child.stderr.read_text(errors="replace")
 
 
 def _token(text: str) -> int | None:
