@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.clirunner import newswatch, write_config
 from tests.httpserver import rss
+
+pytestmark = pytest.mark.slow  # every test here runs newswatch in a subprocess
 
 KHMER = "ប៉ូលិសនៅក្រុងព្រះសីហនុបានរកឃើញជនរងគ្រោះ"
 
