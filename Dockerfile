@@ -31,7 +31,8 @@ WORKDIR /data
 VOLUME ["/data"]
 USER newswatch
 ENV NEWSWATCH_CONFIG=/data/config.toml
-# The health and metrics endpoint, when [service] health listens on 0.0.0.0:8787.
+# The web interface, /healthz and /metrics, when [web] listen = "0.0.0.0:8787" (with a
+# password: docs/web.md).
 EXPOSE 8787
 
 CMD ["newswatch", "run", "--config", "/data/config.toml"]

@@ -48,7 +48,10 @@ class Alert:
 
     ``key`` is unique per (rule, article, channel) and stable across re-sends: it becomes
     the e-mail Message-ID and the webhook Idempotency-Key, so receivers can drop
-    duplicates.
+    duplicates. ``id`` is what people use: the ID ``newswatch alerts list`` shows and
+    ``newswatch alerts retry`` takes (empty for a test alert). ``source_title`` is the
+    outlet's display name (empty: use ``article.source``); ``also_reported_by`` holds
+    display names too.
     """
 
     key: str
@@ -56,6 +59,8 @@ class Alert:
     article: Article
     snippets: tuple[Snippet, ...] = ()
     also_reported_by: tuple[str, ...] = ()
+    id: str = ""
+    source_title: str = ""
 
     def __post_init__(self) -> None:
         _check_key(self.key)
@@ -82,6 +87,7 @@ class Digest:
     ``kind`` says why they were grouped: ``digest`` (a rule's digest schedule), ``quiet``
     (held during the channel's quiet hours) or ``overflow`` (beyond the channel's hourly
     limit). ``since`` is the start of the period covered, when known; ``until`` its end.
+    ``id`` is the ID ``newswatch alerts list`` shows (``n12``).
     """
 
     key: str
@@ -89,6 +95,7 @@ class Digest:
     sections: tuple[DigestSection, ...]
     until: datetime
     since: datetime | None = None
+    id: str = ""
 
     def __post_init__(self) -> None:
         _check_key(self.key)
@@ -107,7 +114,10 @@ class Digest:
 
 @dataclass(frozen=True, slots=True)
 class OpsAlert:
-    """An operations alert: a source stopped working (``broken``) or works again."""
+    """An operations alert: a source stopped working (``broken``) or works again.
+
+    ``id`` is the ID ``newswatch alerts list`` shows (``n13``).
+    """
 
     key: str
     source: str
@@ -117,6 +127,7 @@ class OpsAlert:
     url: str | None = None
     since: datetime | None = None
     last_error: str | None = None
+    id: str = ""
 
     def __post_init__(self) -> None:
         _check_key(self.key)

@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 from alerts.outbox.matches import already_alerted
-from alerts.outbox.store import record_match
+from alerts.outbox.store import count_deliveries, record_match
 from alerts.records import Hit
-from alerts.rules.matcher import Document, Matcher
+from alerts.rules.matcher import Document, Matcher, RuleMatch
 from crawler.db import Database, write_transaction
 from crawler.models import Article
 from crawler.store import mark_matched, unmatched_articles
@@ -69,3 +69,34 @@ def match_pending(
                 if on_match is not None:
                     on_match(result.rule)
     return per_source
+
+
+def queue_matches(
+    db: Database,
+    rule: str,
+    channels: Sequence[str],
+    matches: Mapping[int, RuleMatch],
+) -> tuple[int, int]:
+    """Queue the deliveries of matches found after the fact (``rules backtest --send``).
+
+    Goes through the same outbox as live matching, oldest article first, so a story alerts
+    once and running it again queues nothing twice. Returns (deliveries queued now,
+    matches that queued nothing because they were queued before or their story alerted).
+    """
+    queued = skipped = 0
+    for article_id in sorted(matches):
+        hits = [Hit(h.field, h.start, h.end, h.term) for h in matches[article_id].hits]
+        with write_transaction(db):
+            before = count_deliveries(db, rule, article_id)
+            seen = already_alerted(db, rule, article_id)
+            record_match(
+                db,
+                rule=rule,
+                article_id=article_id,
+                hits=hits,
+                channels=() if seen else channels,
+            )
+            added = count_deliveries(db, rule, article_id) - before
+        queued += added
+        skipped += not added
+    return queued, skipped

@@ -1,11 +1,13 @@
 """Story clustering quality: precision and recall of "same story" on labelled pairs.
 
 Loads benchmarks/data/stories_pairs.json (built by benchmarks/data/build_stories_pairs.py from
-the shared corpus and invented stories; built on first run). Every pair goes through a real
-StoryIndex on an in-memory SQLite database: the earlier text is assigned, then the later one;
-the pair is predicted "same story" when both land in one story. Prints the figures at the
-default threshold, per kind of edit, a threshold sweep, an archive run (all texts in one index)
-and, with --compare, the alternatives that were measured against the chosen design.
+the shared corpus, invented stories and invented feed items; built on first run). Every pair
+goes through a real StoryIndex on an in-memory SQLite database: the earlier text is assigned,
+then the later one (with its source and addresses, for feed items); the pair is predicted
+"same story" when both land in one story. Prints the figures at the default threshold for the
+article set and the feed-item set (kinds ``feed_*``) separately, per kind of edit, a threshold
+sweep, an archive run (all texts in one index) and, with --compare, the alternatives that were
+measured against the chosen design.
 
     /tmp/nw/bin/python benchmarks/stories_eval.py [--threshold 0.8] [--rebuild] [--compare]
 """
@@ -22,7 +24,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from datasketch import MinHash
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,10 +52,25 @@ def predict_pair(a: dict, b: dict, threshold: float) -> tuple[bool, float | None
     db = open_database(":memory:")
     index = StoryIndex(db, threshold=threshold)
     with db.atomic():
-        first = index.assign(1, title=a["title"], text=a["text"])
-        second = index.assign(2, title=b["title"], text=b["text"])
+        first = index.assign(1, **_fields(a))
+        second = index.assign(2, **_fields(b))
     db.close()
     return second.story_id == first.story_id, second.similarity
+
+
+def _fields(item: dict) -> dict:
+    """assign() arguments of a labelled text; feed items also have a source and addresses."""
+    return {
+        "title": item["title"],
+        "text": item["text"],
+        "source": item.get("source"),
+        "links": item.get("links", ()),
+    }
+
+
+def is_feed_pair(pair: dict) -> bool:
+    """Whether a pair belongs to the feed-item set (headlines and short summaries)."""
+    return pair["kind"].startswith("feed_")
 
 
 def score(labels: list[bool], predicted: list[bool]) -> tuple[float, float, int, int]:
@@ -75,14 +91,19 @@ def evaluate(data: dict, threshold: float) -> list[tuple[dict, bool, float | Non
 def print_default(
     data: dict, results: list[tuple[dict, bool, float | None]], threshold: float
 ) -> None:
-    labels = [p["same"] for p, _, _ in results]
-    precision, recall, fp, fn = score(labels, [r for _, r, _ in results])
-    same = sum(labels)
-    print(f"pairs: {len(results)} ({same} same story, {len(results) - same} different)")
-    print(
-        f"threshold {threshold}: precision {precision:.3f}, recall {recall:.3f}"
-        f" ({fp} false merges, {fn} missed copies)"
-    )
+    for name, part in (
+        ("all", results),
+        ("articles", [r for r in results if not is_feed_pair(r[0])]),
+        ("feed items", [r for r in results if is_feed_pair(r[0])]),
+    ):
+        labels = [p["same"] for p, _, _ in part]
+        precision, recall, fp, fn = score(labels, [r for _, r, _ in part])
+        same = sum(labels)
+        print(
+            f"{name}: {len(part)} pairs ({same} same story, {len(part) - same} different);"
+            f" threshold {threshold}: precision {precision:.3f}, recall {recall:.3f}"
+            f" ({fp} false merges, {fn} missed copies)"
+        )
     by_kind: dict[tuple[str, bool], list[bool]] = defaultdict(list)
     for pair, predicted, _ in results:
         by_kind[(pair["kind"], pair["same"])].append(predicted)
@@ -92,7 +113,7 @@ def print_default(
     ):
         label = "same" if same_label else "diff"
         print(f"  {label} {kind:<24} {sum(outcomes):>3}/{len(outcomes):<3}")
-    errors = [(p, r, s) for p, r, s in results if r != p["same"]]
+    errors = [(p, r, s_) for p, r, s_ in results if r != p["same"]]
     texts = {t["id"]: t for t in data["texts"]}
     for pair, _, _ in errors:
         what = "missed" if pair["same"] else "merged"
@@ -101,13 +122,17 @@ def print_default(
 
 
 def print_sweep(data: dict) -> None:
-    print("\nthreshold sweep")
+    print("\nthreshold sweep (articles | feed items)")
     print("  threshold  precision  recall  false merges  missed copies")
     for threshold in SWEEP:
         results = evaluate(data, threshold)
-        labels = [p["same"] for p, _, _ in results]
-        precision, recall, fp, fn = score(labels, [r for _, r, _ in results])
-        print(f"  {threshold:>9.2f}  {precision:>9.3f}  {recall:>6.3f}  {fp:>12}  {fn:>13}")
+        cells = []
+        for feed in (False, True):
+            part = [r for r in results if is_feed_pair(r[0]) is feed]
+            labels = [p["same"] for p, _, _ in part]
+            precision, recall, fp, fn = score(labels, [r for _, r, _ in part])
+            cells.append(f"{precision:>9.3f}  {recall:>6.3f}  {fp:>12}  {fn:>13}")
+        print(f"  {threshold:>9.2f}  " + " | ".join(cells))
 
 
 def print_archive(data: dict, threshold: float) -> None:
@@ -117,19 +142,24 @@ def print_archive(data: dict, threshold: float) -> None:
     story: dict[str, int] = {}
     with db.atomic():
         for n, text in enumerate(data["texts"], start=1):
-            story[text["id"]] = index.assign(n, title=text["title"], text=text["text"]).story_id
-    labels, predicted = [], []
-    for a, b in itertools.combinations(data["texts"], 2):
-        labels.append(a["group"] == b["group"])
-        predicted.append(story[a["id"]] == story[b["id"]])
-    precision, recall, fp, fn = score(labels, predicted)
+            story[text["id"]] = index.assign(n, **_fields(text)).story_id
     stories = len(set(story.values()))
     groups = len({t["group"] for t in data["texts"]})
     print(
         f"\narchive run: {len(data['texts'])} texts in one index -> {stories} stories"
-        f" ({groups} true stories); over all {len(labels):,} pairs: precision"
-        f" {precision:.3f}, recall {recall:.3f} ({fp} false merges, {fn} missed)"
+        f" ({groups} true stories)"
     )
+    for name, feed in (("all texts", None), ("articles", False), ("feed items", True)):
+        texts = [t for t in data["texts"] if feed is None or ("source" in t) is feed]
+        labels, predicted = [], []
+        for a, b in itertools.combinations(texts, 2):
+            labels.append(a["group"] == b["group"])
+            predicted.append(story[a["id"]] == story[b["id"]])
+        precision, recall, fp, fn = score(labels, predicted)
+        print(
+            f"  {name}: over all {len(labels):,} pairs of {len(texts)} texts: precision"
+            f" {precision:.3f}, recall {recall:.3f} ({fp} false merges, {fn} missed)"
+        )
 
 
 def _pair_units(data: dict) -> list[tuple[dict, tuple[str, ...], tuple[str, ...]]]:
@@ -158,7 +188,7 @@ def _report(name: str, labels: list[bool], scores: list[float], threshold: float
 
 def print_comparison(data: dict, threshold: float) -> None:
     """Shingle sizes, estimator variants, SimHash and band layouts, on the long-text pairs."""
-    rows = [r for r in _pair_units(data) if "short" not in r[0]["kind"]]
+    rows = [r for r in _pair_units(data) if "short" not in r[0]["kind"] and not is_feed_pair(r[0])]
     labels = [p["same"] for p, _, _ in rows]
     print(f"\nalternatives on the {len(rows)} pairs of long texts, at {threshold}")
     for size in (1, 2, 3, 4, 5):
@@ -201,9 +231,8 @@ def print_comparison(data: dict, threshold: float) -> None:
 def _estimate(a: frozenset[str], b: frozenset[str], perms: int, bits: int) -> float:
     values = []
     for shingles in (a, b):
-        sketch = MinHash(num_perm=perms, seed=signatures.SEED, scheme="affine32")
-        sketch.update_batch([s.encode() for s in shingles])
-        values.append(sketch.hashvalues & np.uint32((1 << bits) - 1 if bits < 32 else 0xFFFFFFFF))
+        sketch = signatures.minhash_values(shingles, num_perm=perms)
+        values.append(sketch & np.uint32((1 << bits) - 1 if bits < 32 else 0xFFFFFFFF))
     chance = 0.0 if bits == 32 else 1.0 / (1 << bits)
     agree = float(np.mean(values[0] == values[1]))
     return max(0.0, (agree - chance) / (1.0 - chance))

@@ -32,6 +32,7 @@ _PORT_SUFFIX = re.compile(r":\d*$")
 # Control characters and spaces that browsers strip or drop from URLs before parsing.
 _URL_STRIP = "".join(chr(c) for c in range(0x21)) + "\x7f"
 _URL_DROP = re.compile(r"[\t\n\r]")
+_WEB_URL = re.compile(r"https?://", re.IGNORECASE)
 
 
 def canonicalize_url(url: str, base: str | None = None) -> str:
@@ -102,3 +103,31 @@ def _unwrap_google_redirect(url: str) -> str | None:
     if urlsplit(target).scheme.lower() in _DEFAULT_PORTS:
         return target
     return None
+
+
+# Host prefixes and path/query markers of the mobile and AMP copies of a page.
+_EDITION_HOST = re.compile(r"^(?:www|m|mobile|amp)\.")
+_AMP_PATH = re.compile(r"(?:/amp|\.amp)/?$")
+_AMP_PARAMS = frozenset({"amp", "outputtype", "m"})
+
+
+def article_link_key(url: str) -> str | None:
+    """What the www, mobile and AMP addresses of one article have in common, or None.
+
+    ``https://m.example.org/news/raid/amp`` and ``https://www.example.org/news/raid/`` give
+    ``example.org/news/raid``. Home pages (no path and no query) give None: they name a
+    site, not an article.
+    """
+    if not isinstance(url, str) or not _WEB_URL.match(url.strip()):
+        return None
+    parts = urlsplit(canonicalize_url(url))
+    host = _EDITION_HOST.sub("", (parts.hostname or "").lower())
+    path = _AMP_PATH.sub("", parts.path).rstrip("/")
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair and pair.partition("=")[0].lower() not in _AMP_PARAMS
+    )
+    if not host or (not path and not query):
+        return None
+    return f"{host}{path}?{query}" if query else f"{host}{path}"

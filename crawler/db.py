@@ -89,11 +89,12 @@ def open_database(path: Path | str) -> Database:
     return db
 
 
-def open_readonly(path: Path) -> Database:
+def open_readonly(path: Path, *, any_thread: bool = False) -> Database:
     """Open an existing database read-only; StoreError if it is missing or not a database.
 
     A ``mode=ro`` connection never creates the file, never writes it and never upgrades
     its schema, so it is safe while the service runs; it reads files of older versions.
+    ``any_thread`` lets a thread other than the opening one use (or close) it.
     """
     path = Path(path)
     if not path.is_file():
@@ -103,7 +104,9 @@ def open_readonly(path: Path) -> Database:
         )
     uri = f"{path.resolve().as_uri()}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT_SECONDS)
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=READ_TIMEOUT_SECONDS, check_same_thread=not any_thread
+        )
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as exc:
         raise StoreError(

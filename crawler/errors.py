@@ -8,6 +8,7 @@
     ├── RenderError           (alerts.errors) a message template is missing or malformed
     ├── DeliveryError         (alerts.errors) a channel could not deliver; says if retrying helps
     ├── ConfigError           (scheduler.errors) the configuration is invalid; lists every problem
+    ├── ConfigEditError       (scheduler.errors) a change to config.toml was not made
     └── AlreadyRunningError   (scheduler.errors) another process already uses the database
 
 Each package keeps its errors in one module (crawler/errors.py, alerts/errors.py,

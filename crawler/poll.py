@@ -25,7 +25,7 @@ from crawler.db import utcnow
 from crawler.errors import FetchError, NewswatchError, StoreError, describe
 from crawler.models import Source
 from crawler.sources import Crawl, Harvest, PollContext, SourceKind, source_kind
-from crawler.store import load_source_state, record_poll, store_articles
+from crawler.store import load_source_state, record_feed_title, record_poll, store_articles
 
 __all__ = ["MAX_BACKOFF_FACTOR", "PollContext", "SourcePoll", "backoff", "poll_batch"]
 
@@ -124,6 +124,7 @@ def _settle(context: PollContext, harvest: Harvest) -> SourcePoll:
 def _record(context: PollContext, harvest: Harvest, new: int) -> None:
     name = harvest.source.name
     if harvest.failure is None:
+        record_feed_title(context.db, name, harvest.title)
         record_poll(
             context.db,
             name,

@@ -12,7 +12,8 @@ Who writes each table (its owner) and where its SQL lives:
 ========================================  ==============================================
 ``sources``, ``articles``                 crawler/store.py
 ``stories``, ``story_signatures``,        crawler/story_store.py
-``story_bands``, ``story_meta``
+``story_bands``, ``story_briefs``,
+``story_meta``
 ``matches``, ``outbox``                   alerts/outbox/store.py (reads: matches.py,
                                           admin.py)
 ``notices``, ``digest_runs``              alerts/outbox/notices.py
@@ -236,6 +237,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             "CREATE INDEX IF NOT EXISTS matches_article ON matches(article_id)",
             "CREATE INDEX IF NOT EXISTS matches_matched_at ON matches(matched_at)",
+        ),
+    ),
+    Migration(
+        3,
+        "feed items' texts for the story rules of short items",
+        (
+            # crawler/story_store.py
+            """CREATE TABLE story_briefs (
+                article_id INTEGER PRIMARY KEY,
+                source TEXT,
+                title TEXT NOT NULL,
+                text TEXT NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
+        4,
+        "sources' display names: the configured title and the feed's own",
+        (
+            # crawler/store.py
+            "ALTER TABLE sources ADD COLUMN title TEXT",
+            "ALTER TABLE sources ADD COLUMN feed_title TEXT",
         ),
     ),
 )

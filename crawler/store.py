@@ -9,20 +9,25 @@ join them (alerts build on the crawler), but only this module writes them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crawler.db import Database, from_iso, to_iso, utcnow, write_transaction
 from crawler.errors import StoreError
 from crawler.models import Article
-from crawler.stories import StoryIndex
+
+if TYPE_CHECKING:
+    # Only a type here: readers of the store (status, backtest) need no story clustering.
+    from crawler.stories import StoryIndex
 
 logger = logging.getLogger(__name__)
 
 # A body with fewer words does not identify an article on its own (see _text_fingerprint).
 MIN_IDENTIFYING_WORDS = 40
+# Feed titles are feed text: a display name needs no more than this.
+MAX_FEED_TITLE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,23 +44,69 @@ class SourceState:
     last_new: datetime | None = None
     next_due: datetime | None = None
     failures: int = 0
+    feed_title: str | None = None  # the title the source's feed gives itself
 
 
-def sync_sources(db: Database, sources: Iterable[tuple[str, str, str]]) -> None:
+def sync_sources(
+    db: Database,
+    sources: Iterable[tuple[str, str, str]],
+    titles: Mapping[str, str | None] | None = None,
+) -> None:
     """Make sure every configured (name, type, url) has a row; keep the state of the rest.
 
     Rows of sources no longer configured are kept (their articles reference them by name)
-    but no longer polled. A source whose URL changed loses its validators.
+    but no longer polled. A source whose URL changed loses its validators. ``titles`` are
+    the configured display names (``title = "Khmer Times"``); a source without one is shown
+    by its feed's own title.
     """
+    titles = titles or {}
     with write_transaction(db):
         for name, type_, url in sources:
             row = _source_row(db, name)
+            title = titles.get(name)
             if row is None:
-                db.table("sources").insert({"name": name, "type": type_, "url": url, "failures": 0})
+                db.table("sources").insert(
+                    {"name": name, "type": type_, "url": url, "failures": 0, "title": title}
+                )
             elif row["url"] != url or row["type"] != type_:
                 db.table("sources").update(
-                    name, {"type": type_, "url": url, "etag": None, "last_modified": None}
+                    name,
+                    {
+                        "type": type_,
+                        "url": url,
+                        "etag": None,
+                        "last_modified": None,
+                        "title": title,
+                    },
                 )
+            elif row["title"] != title:
+                db.table("sources").update(name, {"title": title})
+
+
+def record_feed_title(db: Database, name: str, title: str | None) -> None:
+    """Remember the title a source's feed gives itself, its display name by default."""
+    title = " ".join((title or "").split())[:MAX_FEED_TITLE] or None
+    if title is None:
+        return
+    with write_transaction(db):
+        db.execute(
+            "UPDATE sources SET feed_title = ? WHERE name = ? AND feed_title IS NOT ?",
+            [title, name, title],
+        )
+
+
+def source_titles(db: Database, names: Iterable[str]) -> dict[str, str]:
+    """Display names of ``names``: the configured title, else the feed's own, else the name.
+
+    Works on a database not upgraded yet (read-only), whose sources have no title columns.
+    """
+    wanted = sorted(set(names))
+    titles = dict.fromkeys(wanted, "")
+    if wanted and "sources" in db.table_names():
+        marks = ", ".join("?" * len(wanted))
+        for row in db.query(f"SELECT * FROM sources WHERE name IN ({marks})", wanted):
+            titles[row["name"]] = row.get("title") or row.get("feed_title") or ""
+    return {name: title or name for name, title in titles.items()}
 
 
 def _source_row(db: Database, name: str) -> dict[str, Any] | None:
@@ -86,6 +137,8 @@ def _state_from_row(row: dict[str, Any]) -> SourceState:
         last_new=from_iso(row["last_new"]),
         next_due=from_iso(row["next_due"]),
         failures=row["failures"] or 0,
+        # A database not upgraded yet (opened read-only) has no such column.
+        feed_title=row.get("feed_title"),
     )
 
 
@@ -185,7 +238,13 @@ def _store_one(db: Database, article: Article, stories: StoryIndex | None) -> in
         db.execute(
             "UPDATE articles SET text_fingerprint = ? WHERE id = ?", [text_fingerprint, row_id]
         )
-    story = stories.assign(row_id, title=article.title, text=article.body)
+    story = stories.assign(
+        row_id,
+        title=article.title,
+        text=article.body,
+        source=article.source,
+        links=(article.url, article.guid),
+    )
     db.execute("UPDATE articles SET story_id = ? WHERE id = ?", [story.story_id, row_id])
     return row_id
 
@@ -327,3 +386,50 @@ def blank_article_text(db: Database, article_ids: Sequence[int]) -> None:
         f"UPDATE articles SET text = NULL, summary = NULL WHERE id IN ({marks})",
         list(article_ids),
     )
+
+
+def daily_article_counts(
+    db: Database, since: datetime, until: datetime | None = None, *, shift_minutes: int = 0
+) -> dict[str, dict[str, int]]:
+    """Per source, articles fetched per day from ``since`` (to ``until``); days are
+    ``YYYY-MM-DD`` in a zone ``shift_minutes`` ahead of UTC."""
+    # "+source": read the days from the fetched index, not every row in source order.
+    sql = (
+        "SELECT source, date(fetched, ?) AS day, count(*) AS n FROM articles "
+        "WHERE fetched >= ? AND fetched < ? GROUP BY +source, day"
+    )
+    counts: dict[str, dict[str, int]] = {}
+    end = to_iso(until) if until else "9999"
+    for row in db.query(sql, [f"{shift_minutes:+d} minutes", to_iso(since), end]):
+        counts.setdefault(row["source"], {})[row["day"]] = row["n"]
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    """One article of a story, as a list of the outlets carrying it shows it."""
+
+    article_id: int
+    source: str
+    title: str
+    url: str
+    published: datetime | None
+
+
+def story_members(
+    db: Database, story_ids: Sequence[int], *, per_story: int = 12
+) -> dict[int, list[StoryMember]]:
+    """The first ``per_story`` articles of each story, in the order they were stored."""
+    found: dict[int, list[StoryMember]] = {}
+    sql = (
+        "SELECT id, source, title, url, published FROM articles WHERE story_id = ? "
+        "ORDER BY id LIMIT ?"
+    )
+    for story_id in dict.fromkeys(story_ids):
+        found[story_id] = [
+            StoryMember(
+                row["id"], row["source"], row["title"] or "", row["url"], from_iso(row["published"])
+            )
+            for row in db.query(sql, [story_id, per_story])
+        ]
+    return found

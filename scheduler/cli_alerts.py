@@ -8,16 +8,19 @@ service reads mutes and re-queued alerts before each delivery round.
 from __future__ import annotations
 
 from datetime import datetime
-from difflib import get_close_matches
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from alerts.outbox.admin import QueueEntry
-from crawler.db import Database, utcnow
 from crawler.errors import NewswatchError
-from scheduler.cli import EXIT_FAILURE, config_option, fail, finish, load, main
-from scheduler.config import Config
+from scheduler.cli import EXIT_FAILURE, config_option, fail, finish, load, main, require_name
+from scheduler.cli import show_time as zoned_time
+
+if TYPE_CHECKING:
+    from alerts.outbox.admin import QueueEntry
+    from crawler.db import Database
+    from scheduler.config import Config
 
 STATES = ("pending", "retrying", "digest", "bundled", "sent", "failed", "muted")
 SHORT_ERROR, SHORT_TITLE = 60, 48
@@ -34,12 +37,10 @@ def open_alert_db(config: Config, *, create: bool = True) -> Database | None:
 
 
 def show_time(moment: datetime | None, config: Config) -> str:
-    """``2026-11-24 08:00`` in the configured zone, or ``-``."""
+    """``2026-11-24 08:00 +07`` in the configured zone, or ``-``."""
     from zoneinfo import ZoneInfo
 
-    if moment is None:
-        return "-"
-    return f"{moment.astimezone(ZoneInfo(config.service.timezone)):%Y-%m-%d %H:%M}"
+    return zoned_time(moment, ZoneInfo(config.service.timezone))
 
 
 def _cut(text: str | None, width: int, full: bool) -> str:
@@ -111,6 +112,7 @@ def retry(config_path: Path, ids: tuple[str, ...], all_failed: bool) -> None:
     """Queue failed alerts again, due now: IDS from `newswatch alerts list`, or --all-failed."""
     from alerts.outbox.admin import retry as retry_ids
     from alerts.outbox.admin import retry_all_failed
+    from crawler.db import utcnow
 
     if not ids and not all_failed:
         raise click.UsageError("give the IDs of failed alerts, or --all-failed")
@@ -144,8 +146,7 @@ def send_sample(config_path: Path, channel: str) -> None:
     from scheduler.wiring import build_channel
 
     config = load(config_path)
-    if channel not in config.channels:
-        raise click.BadParameter(_unknown(channel, list(config.channels)), param_hint="CHANNEL")
+    require_name("channel", channel, config.channels, "CHANNEL")
     try:
         target = build_channel(channel, config.channels[channel], config)
     except ValueError as exc:
@@ -165,13 +166,6 @@ def send_sample(config_path: Path, channel: str) -> None:
         finish(EXIT_FAILURE, threads_left)
     click.echo(f"sent a test alert through {channel} (key {outcome})")
     finish(0, threads_left)
-
-
-def _unknown(name: str, known: list[str]) -> str:
-    close = get_close_matches(name, known, n=1)
-    listing = ", ".join(sorted(known)) or "none"
-    guess = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{name!r} is not configured (defined: {listing}){guess}"
 
 
 @main.command()
@@ -201,9 +195,9 @@ def mute(
         _list_mutes(config)
         return
     kind: MuteKind = "channel" if is_channel else "rule"
-    known = list(config.channels if is_channel else config.rules)
-    if name not in known:
-        raise click.BadParameter(_unknown(name, known), param_hint="NAME")
+    if not is_channel and name not in config.rules and name in config.channels:
+        raise click.BadParameter(f"{name!r} is a channel: add --channel", param_hint="NAME")
+    require_name(kind, name, config.channels if is_channel else config.rules, "NAME")
     if sum(bool(x) for x in (duration, until, clear)) != 1:
         raise click.UsageError("give exactly one of --for, --until or --clear")
     db = open_alert_db(config)
@@ -218,7 +212,8 @@ def mute(
     finally:
         db.close()
     click.echo(
-        f"{kind} {name} muted until {show_time(deadline, config)} ({config.service.timezone}); "
+        f"{kind} {name} muted until {show_time(deadline, config)} "
+        f"({config.service.timezone}); "
         f"its matches are recorded as muted, not sent. Undo: newswatch mute {name} --clear"
         + (" --channel" if is_channel else "")
     )
@@ -228,6 +223,7 @@ def _deadline(config: Config, duration: str | None, until: str | None) -> dateti
     from zoneinfo import ZoneInfo
 
     from alerts.delivery.schedule import mute_deadline, parse_mute_until
+    from crawler.db import utcnow
     from crawler.durations import parse_duration
 
     now = utcnow()
@@ -248,6 +244,7 @@ def _list_mutes(config: Config) -> None:
 
     from alerts.delivery.schedule import mute_deadline
     from alerts.outbox.mutes import active_mutes
+    from crawler.db import utcnow
 
     now = utcnow()
     zone = ZoneInfo(config.service.timezone)

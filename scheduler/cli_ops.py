@@ -10,7 +10,6 @@ from pathlib import Path
 
 import click
 
-from crawler.db import utcnow
 from crawler.errors import NewswatchError
 from scheduler.cli import config_option, fail, load, main
 
@@ -37,6 +36,7 @@ def status(config_path: Path, as_json: bool) -> None:
     Safe while the service runs: the database is opened read-only. Times are shown in
     the configured [service] timezone.
     """
+    from crawler.db import utcnow
     from scheduler.status import gather_status, render_json, render_table
 
     config = load(config_path)

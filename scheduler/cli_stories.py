@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 
 import click
 
-from alerts.outbox.matches import list_stories
-from crawler.db import open_readonly, utcnow
-from crawler.durations import parse_duration
-from scheduler.cli import config_option, load, main
+from scheduler.cli import config_option, load, main, require_name, show_time
 
 
 @main.command()
@@ -20,7 +15,18 @@ from scheduler.cli import config_option, load, main
 @click.option("--rule", default=None, help="Only stories this rule matched.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def stories(config_path: Path, since: str, rule: str | None, as_json: bool) -> None:
-    """List stories (near-duplicate articles grouped together) with their outlets."""
+    """List stories (near-duplicate articles grouped together) with their outlets.
+
+    Times are shown in the configured [service] timezone.
+    """
+    import dataclasses
+    import json
+    from zoneinfo import ZoneInfo
+
+    from alerts.outbox.matches import list_stories, matched_rules
+    from crawler.db import from_iso, open_readonly, utcnow
+    from crawler.durations import parse_duration
+
     config = load(config_path)
     try:
         window = parse_duration(since)
@@ -28,16 +34,35 @@ def stories(config_path: Path, since: str, rule: str | None, as_json: bool) -> N
         raise click.BadParameter(str(exc), param_hint="--since") from None
     db = open_readonly(config.service.database)
     try:
+        if rule is not None and rule not in config.rules:
+            # A rule removed from the config still has its stories in the database.
+            require_name("rule", rule, set(config.rules) | matched_rules(db), "--rule")
         found = list_stories(db, since=utcnow() - window, rule=rule)
     finally:
         db.close()
+    zone = ZoneInfo(config.service.timezone)
+
+    def local(text: str) -> str:
+        moment = from_iso(text)
+        return moment.astimezone(zone).isoformat(timespec="seconds") if moment else text
+
     if as_json:
-        click.echo(json.dumps([dataclasses.asdict(s) for s in found], ensure_ascii=False, indent=2))
+        rows = [
+            {
+                **dataclasses.asdict(s),
+                "first_seen": local(s.first_seen),
+                "last_seen": local(s.last_seen),
+            }
+            for s in found
+        ]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     if not found:
-        click.echo(f"no stories since {since}")
+        matched = f" matched by rule {rule}" if rule else ""
+        click.echo(f"no stories{matched} since {since}")
         return
     for story in found:
         rules = f"  rules: {', '.join(story.rules)}" if story.rules else ""
-        click.echo(f"{story.last_seen[:16]}  {story.articles:>3} article(s)  {story.title}")
+        seen = show_time(from_iso(story.last_seen), zone)
+        click.echo(f"{seen}  {story.articles:>3} article(s)  {story.title}")
         click.echo(f"    outlets: {', '.join(story.outlets)}{rules}")

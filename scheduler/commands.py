@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from alerts.delivery.health import check_sources
 from alerts.delivery.rounds import deliver_due
+from alerts.outbox.admin import last_alert_id, muted_after
 from alerts.outbox.store import outbox_counts
-from alerts.rules.lint import lint_rule
-from crawler.db import utcnow
+from alerts.routing import queue_matches
+from alerts.rules.lint import lint_rule, word_form_warnings
+from alerts.rules.matcher import RuleMatch
+from crawler.db import Database, open_database, utcnow
 from scheduler.config import Config
-from scheduler.lock import InstanceLock
-from scheduler.polling import poll_sources
+from scheduler.config_warnings import config_warnings
+from scheduler.lock import AlreadyRunningError, InstanceLock
+from scheduler.polling import PollSummary, poll_sources
 from scheduler.runloop import run_async
 from scheduler.service import Service
-from scheduler.wiring import build_rules, build_runtime
+from scheduler.summary import counts
+from scheduler.wiring import build_channels, build_policy, build_rules, build_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -31,38 +38,108 @@ def run_service(config: Config) -> tuple[int, bool]:
         return run_async(serve())
 
 
-def run_once(config: Config) -> tuple[list[str], bool]:
-    """``newswatch once``: poll everything now, deliver what is due; returns report lines."""
+@dataclass(frozen=True, slots=True)
+class OnceReport:
+    """What ``newswatch once`` did: one summary per source polled, and the lines to print."""
 
-    async def once() -> list[str]:
+    summaries: list[PollSummary]
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def all_failed(self) -> bool:
+        """Every source polled failed (and at least one was polled): a total outage."""
+        return bool(self.summaries) and all(s.error for s in self.summaries)
+
+
+def run_once(config: Config) -> tuple[OnceReport, bool]:
+    """``newswatch once``: poll everything now, deliver what is due; returns the report."""
+
+    async def once() -> OnceReport:
         runtime = build_runtime(config)
         try:
+            mark = last_alert_id(runtime.db)
             summaries = await poll_sources(runtime, list(runtime.sources.values()))
             check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
             outcome = await deliver_due(runtime.db, runtime.channels, runtime.alert_policy)
             counts = outbox_counts(runtime.db)
+            muted = muted_after(runtime.db, mark)
         finally:
             await runtime.aclose()
-        lines = [s.line() for s in summaries]
-        lines.append(
-            f"deliveries: sent {outcome['sent']}, retrying {counts['retrying']}, "
-            f"failed {counts['failed']}, pending {counts['pending']}"
-        )
-        return lines
+        lines = [s.line() for s in summaries] + delivery_lines(outcome, counts, muted)
+        return OnceReport(summaries, lines)
 
     with InstanceLock(config.service.database):
         return run_async(once())
 
 
-def check_config(config: Config) -> tuple[str, list[str]]:
-    """``newswatch check``: a one-line summary of a valid config and any rule warnings."""
-    warnings = [
-        f"rules.{rule.name}: {message}"
-        for rule in build_rules(config)
-        for message in lint_rule(rule)
+def delivery_lines(
+    outcome: Mapping[str, int], counts: Mapping[str, int], muted: Mapping[str, int]
+) -> list[str]:
+    """``deliveries: sent 1, ...`` and, for matches muted in this round, why they were not sent."""
+    muted_now = f"muted {sum(muted.values())}, " if muted else ""
+    # A match that sends nothing must say why, or "matched 1 ... sent 0" looks broken.
+    return [
+        f"deliveries: sent {outcome.get('sent', 0)}, {muted_now}"
+        f"retrying {counts['retrying']}, failed {counts['failed']}, pending {counts['pending']}",
+        *(
+            f"  {note} ({count} alert{'s' * (count != 1)} recorded, not sent)"
+            for note, count in muted.items()
+        ),
     ]
-    summary = (
-        f"{config.path}: OK ({len(config.sources)} sources, {len(config.rules)} rules, "
-        f"{len(config.channels)} channels)"
-    )
-    return summary, warnings
+
+
+def _open_outbox(config: Config) -> Database:
+    return open_database(config.service.database)
+
+
+def queue_backtest(
+    config: Config, rule: str, matches: Mapping[int, RuleMatch]
+) -> tuple[int, int, int]:
+    """``rules backtest --send``: queue a backtest's matches through the outbox, once each.
+
+    Safe while the service runs (it shares the database in WAL mode and picks them up).
+    Returns the deliveries queued, the matches that queued nothing, and the outbox mark
+    from before (for :func:`deliver_now`).
+    """
+    db = _open_outbox(config)
+    try:
+        mark = last_alert_id(db)
+        queued, skipped = queue_matches(db, rule, config.rules[rule].channels, matches)
+    finally:
+        db.close()
+    return queued, skipped, mark
+
+
+def deliver_now(config: Config, mark: int = 0) -> tuple[list[str] | None, bool]:
+    """One delivery round now, as ``once`` runs it.
+
+    Returns its report lines (muted ones counted from outbox row ``mark`` on), or None when
+    a running service holds the database (it delivers them itself), and whether worker
+    threads were left running.
+    """
+
+    async def deliver() -> list[str]:
+        db = _open_outbox(config)
+        channels = build_channels(config)
+        try:
+            outcome = await deliver_due(db, channels, build_policy(config))
+            return delivery_lines(outcome, outbox_counts(db), muted_after(db, mark))
+        finally:
+            for channel in channels.values():
+                await channel.aclose()
+            db.close()
+
+    try:
+        with InstanceLock(config.service.database):
+            return run_async(deliver())
+    except AlreadyRunningError:
+        return None, False
+
+
+def check_config(config: Config) -> tuple[str, list[str]]:
+    """``newswatch check``: a one-line summary of a valid config and any warnings."""
+    warnings = config_warnings(config, utcnow())
+    for rule in build_rules(config):
+        warnings += [f"rules.{rule.name}: {message}" for message in lint_rule(rule)]
+        warnings += [f"rules.{rule.name}: {message}" for message in word_form_warnings(rule)]
+    return f"{config.path}: OK ({counts(config)})", warnings

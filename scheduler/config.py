@@ -38,15 +38,17 @@ from scheduler.config_models import (
     SitemapSource,
     SourceSettings,
     WebhookChannelSettings,
+    WebSettings,
 )
 from scheduler.config_problems import Problem, describe, dotted, translate
+from scheduler.config_types import FromEnvironment
 from scheduler.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 CONFIG_ENV_VAR = "NEWSWATCH_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config.toml")
-SECTIONS = ("service", "sources", "rules", "channels")
+SECTIONS = ("service", "web", "sources", "rules", "channels")
 
 # "$${" escapes, "${NAME}" expands, and any other "${" is a mistake worth reporting.
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{[^}]*\}?")
@@ -82,23 +84,28 @@ __all__ = [
     "ServiceSettings",
     "SitemapSource",
     "SourceSettings",
+    "WebSettings",
     "WebhookChannelSettings",
     "load_config",
 ]
 
 
 def load_config(
-    path: Path | str | None = None, *, environ: Mapping[str, str] | None = None
+    path: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    text: str | None = None,
 ) -> Config:
     """Read and validate the configuration; raise ConfigError listing every problem found.
 
     ``path`` defaults to ``$NEWSWATCH_CONFIG``, else ``./config.toml``. ``environ`` (default
-    ``os.environ``) is the only place environment variables are read from.
+    ``os.environ``) is the only place environment variables are read from. ``text``
+    validates that content as if it were the file at ``path`` (before saving an edit).
     """
     env = os.environ if environ is None else environ
     given = path if path is not None else env.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH
     file = Path(os.path.abspath(given))
-    raw = _read_toml(file, given)
+    raw = _read_toml(file, given, text)
     problems: list[Problem] = []
     data = _expand(raw, [], env, problems)
     config = _build(data, file, env, problems)
@@ -114,16 +121,21 @@ def load_config(
     return config
 
 
-def _read_toml(file: Path, shown: Path | str) -> dict[str, Any]:
-    """Parse the file; a missing file, unreadable file or syntax error is a ConfigError."""
+def _read_toml(file: Path, shown: Path | str, text: str | None = None) -> dict[str, Any]:
+    """Parse the file (or ``text``); a missing file, unreadable file or syntax error is a
+    ConfigError."""
 
     def fail(message: str, hint: str | None = None) -> ConfigError:
         return ConfigError([Problem("", message, hint)], path=shown)
 
     try:
-        text = file.read_bytes().decode("utf-8")
+        if text is None:
+            text = file.read_bytes().decode("utf-8")
     except FileNotFoundError as exc:
-        hint = f"pass the path of your config file or set {CONFIG_ENV_VAR}"
+        hint = (
+            f"pass the path of your config file with --config or set {CONFIG_ENV_VAR}, "
+            "or write a commented starter config with: newswatch init"
+        )
         raise fail(f"file not found ({file})", hint) from exc
     except OSError as exc:
         raise fail(f"cannot read the file: {exc.strerror or exc}") from exc
@@ -152,7 +164,10 @@ def _expand(
 def _expand_string(
     text: str, loc: list[str | int], env: Mapping[str, str], problems: list[Problem]
 ) -> str:
+    expanded = False
+
     def replace(match: re.Match[str]) -> str:
+        nonlocal expanded
         if match.group(0) == "$${":
             return "${"
         name = match.group(1)
@@ -174,9 +189,12 @@ def _expand_string(
                 )
             )
             return ""
+        expanded = True
         return env[name]
 
-    return _REFERENCE.sub(replace, text)
+    result = _REFERENCE.sub(replace, text)
+    # Marked so that a number or boolean read from the environment can be converted.
+    return FromEnvironment(result) if expanded else result
 
 
 def _build(
@@ -192,6 +210,7 @@ def _build(
             found.append(Problem(dotted([key]), message, f"sections are: {', '.join(SECTIONS)}"))
     context = {"folder": file.parent, "environ": env}
     service = _validate(ServiceSettings, data.get("service", {}), ["service"], context, found)
+    web = _validate(WebSettings, data.get("web", {}), ["web"], context, found)
     sources = {
         name: model
         for name, table in _tables(data, "sources", found)
@@ -210,10 +229,11 @@ def _build(
     found.extend(_cross_references(data))
     # A missing variable already explains any complaint about the value it left behind.
     problems.extend(p for p in found if not any(_under(p.path, r) for r in reported))
-    if problems or service is None:
+    if problems or service is None or web is None:
         return None
     return Config(
         service=service,
+        web=web,
         sources=sources,
         rules=rules,
         channels=channels,
@@ -329,6 +349,15 @@ def _cross_references(data: dict[str, Any]) -> list[Problem]:
     service = data.get("service")
     if isinstance(service, dict):
         _check_names(service.get("ops_channels"), ["service", "ops_channels"], defined, problems)
+        web = data.get("web")
+        if "health" in service and isinstance(web, dict) and "listen" in web:
+            problems.append(
+                Problem(
+                    "service.health",
+                    "[web] listen replaces this key; both are set",
+                    "remove service.health: [web] listen serves /healthz and /metrics too",
+                )
+            )
     rules = data.get("rules")
     for name, rule in rules.items() if isinstance(rules, dict) else ():
         if isinstance(rule, dict):

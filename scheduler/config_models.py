@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -28,21 +28,32 @@ from alerts.delivery.schedule import CRON_EXAMPLE, QuietHours, parse_mute_until
 from crawler.models import Source
 from scheduler.config_problems import describe
 from scheduler.config_types import (
+    Bool,
     Crontab,
+    DisplayName,
     Duration,
     EmailAddress,
+    Float,
     HttpUrl,
+    Int,
     LanguageCode,
     ListenAddress,
+    MuteUrl,
     Name,
+    PasswordHash,
     Query,
     Regex,
     Selector,
     Size,
     TimeZoneName,
     invalid,
+    is_loopback,
     resolve_path,
+    split_address,
 )
+
+if TYPE_CHECKING:
+    from alerts.rules.rule import Rule
 
 DEFAULT_USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
 DEFAULT_SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -80,17 +91,17 @@ class ServiceSettings(BaseModel):
     user_agent: str = DEFAULT_USER_AGENT
     timeout: Duration = timedelta(seconds=30)
     max_size: Size = 10 * 1024 * 1024
-    obey_robots: bool = True
-    concurrency_per_host: int = Field(default=1, ge=1)
+    obey_robots: Bool = True
+    concurrency_per_host: Int = Field(default=1, ge=1)
     timezone: TimeZoneName = "UTC"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    near_duplicate: float = Field(default=0.8, gt=0, le=1)
-    retry_max_attempts: int = Field(default=20, ge=1)
+    near_duplicate: Float = Field(default=0.8, gt=0, le=1)
+    retry_max_attempts: Int = Field(default=20, ge=1)
     retry_max_age: Duration = timedelta(days=2)
     ops_channels: tuple[str, ...] = ()
     keep: Duration | None = None
     health: ListenAddress | None = None
-    failure_alert_after: int = Field(default=5, ge=1)
+    failure_alert_after: Int = Field(default=5, ge=1)
     templates: Path = Field(default=Path("templates"), validate_default=True)
 
     @field_validator("database")
@@ -101,17 +112,55 @@ class ServiceSettings(BaseModel):
     @field_validator("templates")
     @classmethod
     def _usable_templates(cls, value: Path, info: ValidationInfo) -> Path:
-        from alerts.render.message import check_templates
-
         folder = resolve_path(value, info)
         if folder.exists() and not folder.is_dir():
             raise invalid(f"{folder} is not a folder", "point it at a folder of *.j2 templates")
-        problems = check_templates(folder) if folder.is_dir() else []
+        if not folder.is_dir():
+            return folder
+        from alerts.render.message import check_templates  # jinja2: only for own templates
+
+        problems = check_templates(folder)
         if problems:
             raise invalid(
                 "; ".join(problems), "fix the template, or remove it to use the packaged one"
             )
         return folder
+
+
+class WebSettings(BaseModel):
+    """The ``[web]`` table: where the web interface, /healthz and /metrics are served, and
+    who may use them. Unset ``listen`` serves nothing."""
+
+    model_config = _FROZEN
+
+    listen: ListenAddress | None = None
+    password: str | None = Field(default=None, repr=False)
+    password_hash: PasswordHash | None = Field(default=None, repr=False)
+    session: Duration = timedelta(hours=12)
+
+    @model_validator(mode="after")
+    def _safe_by_default(self) -> WebSettings:
+        if self.password is not None and self.password_hash is not None:
+            raise invalid(
+                "set either password or password_hash, not both",
+                "password_hash is what `newswatch hash-password` prints",
+                key="password",
+            )
+        if self.password is not None and not self.password.strip():
+            raise invalid("the password is empty", key="password")
+        if self.listen and not self.has_password and not is_loopback(split_address(self.listen)[0]):
+            raise invalid(
+                f"{self.listen} is reachable from other machines, and no password is set",
+                'set password = "${NEWSWATCH_WEB_PASSWORD}" or password_hash (from '
+                "`newswatch hash-password`), or listen on 127.0.0.1",
+                key="listen",
+            )
+        return self
+
+    @property
+    def has_password(self) -> bool:
+        """Whether the pages ask for a password."""
+        return self.password is not None or self.password_hash is not None
 
 
 class _SourceBase(BaseModel):
@@ -122,12 +171,13 @@ class _SourceBase(BaseModel):
     name: Name
     type: str
     url: HttpUrl
+    title: DisplayName | None = None
     interval: Duration | None = None
     cron: Crontab | None = None
     user_agent: str | None = None
     delay: Duration | None = None
-    max_articles: int | None = Field(default=None, gt=0)
-    enabled: bool = True
+    max_articles: Int | None = Field(default=None, gt=0)
+    enabled: Bool = True
     stale_after: Duration | None = None
 
     def to_source(self) -> Source:
@@ -150,7 +200,7 @@ class RssSource(_SourceBase):
     """An RSS, RDF or Atom feed."""
 
     type: Literal["rss"] = "rss"
-    full_text: bool = False
+    full_text: Bool = False
 
     def _variant_fields(self) -> dict[str, Any]:
         return {"full_text": self.full_text}
@@ -163,7 +213,7 @@ class HtmlSource(_SourceBase):
     follow: Selector | None = None
     allow: tuple[Regex, ...] = ()
     deny: tuple[Regex, ...] = ()
-    pages: int = Field(default=1, ge=1)
+    pages: Int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _needs_links(self) -> HtmlSource:
@@ -208,12 +258,25 @@ class RuleSettings(BaseModel):
     exclude: Query | None = None
     languages: tuple[LanguageCode, ...] = ()
     sources: tuple[str, ...] = ()
-    min_hits: int = Field(default=1, ge=1)
-    enabled: bool = True
+    min_hits: Int = Field(default=1, ge=1)
+    enabled: Bool = True
     mode: Literal["immediate", "digest"] = "immediate"
     digest: Crontab | None = None
-    send_empty: bool = False
+    send_empty: Bool = False
     mute_until: MuteUntil | None = None
+
+    def to_rule(self, name: str) -> Rule:
+        """The matcher's record of this rule."""
+        from alerts.rules.rule import Rule
+
+        return Rule(
+            name=name,
+            query=self.query,
+            exclude=self.exclude,
+            languages=tuple(self.languages),
+            sources=tuple(self.sources),
+            min_hits=self.min_hits,
+        )
 
     @model_validator(mode="after")
     def _digest_needs_schedule(self) -> RuleSettings:
@@ -233,7 +296,7 @@ class _ChannelLimits(BaseModel):
 
     model_config = _FROZEN
 
-    max_per_hour: int | None = Field(default=None, ge=1)
+    max_per_hour: Int | None = Field(default=None, ge=1)
     quiet_hours: QuietHoursText | None = None
     mute_until: MuteUntil | None = None
 
@@ -247,13 +310,14 @@ class EmailChannelSettings(_ChannelLimits):
 
     type: Literal["email"] = "email"
     host: str
-    port: int = Field(default=DEFAULT_SMTP_PORTS["starttls"], ge=1, le=65535)
+    port: Int = Field(default=DEFAULT_SMTP_PORTS["starttls"], ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     password: str | None = Field(default=None, repr=False)
     sender: EmailAddress = Field(alias="from")
     to: tuple[EmailAddress, ...] = Field(min_length=1)
     timeout: Duration = timedelta(seconds=30)
+    mute_url: MuteUrl | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -404,11 +468,18 @@ class Config(BaseModel):
     model_config = _FROZEN
 
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     sources: Mapping[str, SourceSettings] = Field(default_factory=dict)
     rules: Mapping[str, RuleSettings] = Field(default_factory=dict)
     channels: Mapping[str, ChannelSettings] = Field(default_factory=dict)
     path: Path
     folder: Path
+
+    @property
+    def listen(self) -> str | None:
+        """The address the service serves HTTP on: ``[web] listen``, else the older
+        ``[service] health`` (which serves /healthz and /metrics only)."""
+        return self.web.listen or self.service.health
 
     def interval_for(self, source: str) -> timedelta:
         """How often ``source`` is polled: its own ``interval``, else the service default."""

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
-SECRET_KEYS = frozenset({"password", "secret", "headers"})
+SECRET_KEYS = frozenset({"password", "password_hash", "secret", "headers"})
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _EXPECTED = {
     "string_type": "a string",
@@ -135,8 +135,34 @@ def translate(
         if error["type"] == "newswatch" and ctx.get("key"):
             loc.append(ctx["key"])
         secret = any(part in SECRET_KEYS for part in error["loc"])
-        problems.append(Problem(dotted(loc), _message(error, secret), ctx.get("hint")))
+        hint = ctx.get("hint") or _quoted_hint(error, secret)
+        problems.append(Problem(dotted(loc), _message(error, secret), hint))
     return problems
+
+
+def _parses(kind: type[int] | type[float], text: str) -> bool:
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _quoted_hint(error: ErrorDetails, secret: bool) -> str | None:
+    """For ``enabled = "false"`` or ``port = "8025"``: say to drop the quotes."""
+    value, loc = error.get("input"), error["loc"]
+    if not isinstance(value, str) or secret or not loc or not isinstance(loc[-1], str):
+        return None
+    text, kind = value.strip(), error["type"]
+    fits = (
+        (kind == "bool_type" and text.lower() in ("true", "false"))
+        or (kind == "int_type" and _parses(int, text))
+        or (kind == "float_type" and _parses(float, text))
+    )
+    if not fits:
+        return None
+    shown = text.lower() if kind == "bool_type" else text
+    return f"write it without quotes: {loc[-1]} = {shown}"
 
 
 def _has_item_errors(loc: tuple[str | int, ...], errors: list[ErrorDetails]) -> bool:

@@ -7,20 +7,17 @@ hint the loader turns into a :class:`scheduler.config_problems.Problem`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import zoneinfo
 from datetime import timedelta
 from difflib import get_close_matches
-from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from cssselect import SelectorError
-from lxml import etree
-from parsel.csstranslator import css2xpath
-from pydantic import AfterValidator, BeforeValidator, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, Strict, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from crawler.durations import parse_duration, parse_size
@@ -42,6 +39,33 @@ def invalid(
     """
     context = {"reason": message, "hint": hint, "key": key}
     return PydanticCustomError("newswatch", "{reason}", context)
+
+
+class FromEnvironment(str):
+    """A string value that ``${VAR}`` expansion produced, wholly or in part.
+
+    Booleans and numbers are validated strictly, so ``port = "8025"`` is an error, not a
+    silent conversion. A value read from the environment is always a string, though, so
+    ``port = "${SMTP_PORT}"`` may hold a number: only such strings are converted.
+    """
+
+
+def _number_from_environment(kind: type[int] | type[float]) -> Any:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, FromEnvironment):
+            return value
+        try:
+            return kind(value.strip())
+        except ValueError:
+            return value  # left for the strict check to report
+
+    return convert
+
+
+def _bool_from_environment(value: Any) -> Any:
+    if isinstance(value, FromEnvironment):
+        return {"true": True, "false": False}.get(value.strip().lower(), value)
+    return value
 
 
 def _duration(value: Any) -> timedelta:
@@ -72,6 +96,20 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _mute_url(value: str) -> str:
+    parts = urlsplit(value)
+    web = parts.scheme in ("http", "https") and parts.hostname
+    mail = parts.scheme == "mailto" and "@" in parts.path
+    if not (web or mail) or not value.isascii() or any(c.isspace() or c in "<>" for c in value):
+        raise invalid(
+            f"invalid address {value!r} (expected an http(s):// or mailto: address,"
+            " percent-encoded)",
+            'e.g. "mailto:newswatch-admin@example.org?subject=mute%20{rule}"; {rule} becomes'
+            " the rule's name",
+        )
+    return value
+
+
 def _regex(value: str) -> str:
     try:
         re.compile(value)
@@ -84,6 +122,11 @@ def _regex(value: str) -> str:
 
 
 def _selector(value: str) -> str:
+    # Imported here: only html sources have selectors, and parsel is slow to import.
+    from cssselect import SelectorError
+    from lxml import etree
+    from parsel.csstranslator import css2xpath
+
     try:
         css2xpath(value)
         return value
@@ -111,6 +154,8 @@ def _language(value: str) -> str:
 
 
 def _email_address(value: str) -> str:
+    from email.utils import getaddresses  # the email package is slow to import
+
     found = getaddresses([value])
     # A line break would let the address add headers to every message.
     if len(found) != 1 or not _ADDRESS.fullmatch(found[0][1]) or any(c in value for c in "\r\n"):
@@ -147,10 +192,38 @@ def _crontab(value: str) -> str:
     return value
 
 
+def split_address(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:8787"`` / ``"[::1]:8787"`` / ``":8787"`` (localhost) as (host, port);
+    ValueError if it is not HOST:PORT."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f'invalid address {text!r} (expected HOST:PORT like "127.0.0.1:8787")')
+    return host.strip("[]") or "127.0.0.1", int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is only reachable from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to anything
+
+
 def _listen_address(value: str) -> str:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise invalid(f"invalid address {value!r} (expected HOST:PORT, e.g. '127.0.0.1:8787')")
+    return value
+
+
+def _password_hash(value: str) -> str:
+    from scheduler.web.passwords import hash_problem
+
+    problem = hash_problem(value)
+    if problem:
+        raise invalid(problem, "paste the whole line `newswatch hash-password` prints")
     return value
 
 
@@ -198,6 +271,9 @@ def check_query(text: str) -> str:
         position = getattr(exc, "position", None)
         if position is not None and "position" not in message:
             message = f"{message} at position {position}"
+        if position is not None and "\n" in text:
+            line, column = line_column(text, position)
+            message = f"{message} (query line {line}, column {column})"
         hint = _query_hint(text, position)
         own_hint = getattr(exc, "hint", None)
         raise invalid(message, f"{own_hint}; {hint}" if own_hint else hint) from exc
@@ -208,16 +284,40 @@ def _query_hint(text: str, position: int | None) -> str:
     """Quote the query around the error so the spot is easy to find in a long expression."""
     if position is None:
         return 'operators are AND, OR, NOT; group with ( ) and quote phrases with ""'
-    before = text[max(0, position - 25) : position]
-    after = text[position : position + 25]
+    # Line breaks are shown as spaces: a multi-line query's hint stays on one line.
+    before = " ".join(text[max(0, position - 25) : position].split())
+    after = " ".join(text[position : position + 25].split())
     if not before:
-        return f"look at the start: {after!r}"
-    return f"look at {after!r} after {before!r}"
+        return f"look at the start: '{after}'"
+    return f"look at '{after}' after '{before}'"
+
+
+def line_column(text: str, position: int) -> tuple[int, int]:
+    """The 1-based line and column of a 0-based offset into ``text``."""
+    line = text.count("\n", 0, position) + 1
+    return line, position - (text.rfind("\n", 0, position) + 1) + 1
+
+
+Bool = Annotated[bool, Strict(), BeforeValidator(_bool_from_environment)]
+Int = Annotated[int, Strict(), BeforeValidator(_number_from_environment(int))]
+Float = Annotated[float, Strict(), BeforeValidator(_number_from_environment(float))]
+
+
+def _display_name(value: str) -> str:
+    text = " ".join(value.split())
+    if not text or len(text) > 200 or not text.isprintable():
+        raise invalid(
+            f"invalid title {value!r} (expected one line of 1 to 200 printable characters)",
+            'the outlet\'s name as readers know it, e.g. "Khmer Times"',
+        )
+    return text
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+DisplayName = Annotated[str, AfterValidator(_display_name)]
 Size = Annotated[int, BeforeValidator(_size)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+MuteUrl = Annotated[str, AfterValidator(_mute_url)]
 Regex = Annotated[str, AfterValidator(_regex)]
 Selector = Annotated[str, AfterValidator(_selector)]
 LanguageCode = Annotated[str, AfterValidator(_language)]
@@ -227,15 +327,23 @@ Name = Annotated[str, AfterValidator(_name)]
 Query = Annotated[str, AfterValidator(check_query)]
 Crontab = Annotated[str, AfterValidator(_crontab)]
 ListenAddress = Annotated[str, AfterValidator(_listen_address)]
+PasswordHash = Annotated[str, AfterValidator(_password_hash)]
 
 __all__ = [
     "NAME_PATTERN",
+    "Bool",
+    "Float",
+    "FromEnvironment",
+    "Int",
     "Crontab",
+    "DisplayName",
     "ListenAddress",
+    "PasswordHash",
     "Duration",
     "EmailAddress",
     "HttpUrl",
     "LanguageCode",
+    "MuteUrl",
     "Name",
     "Query",
     "Regex",
@@ -244,5 +352,7 @@ __all__ = [
     "TimeZoneName",
     "check_query",
     "invalid",
+    "is_loopback",
     "resolve_path",
+    "split_address",
 ]

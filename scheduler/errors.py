@@ -2,6 +2,9 @@
 
 NewswatchError                 (crawler.errors)
 ├── ConfigError                the configuration cannot be used; lists every problem found
+├── ConfigEditError            a change to config.toml was not made (name taken, file
+│                              changed meanwhile, not writable); an invalid result is a
+│                              ConfigError instead
 └── AlreadyRunningError        another newswatch process already writes to the database
 """
 
@@ -26,6 +29,12 @@ class ConfigError(NewswatchError):
         count = len(self.problems)
         header = f"{path or 'configuration'}: {count} problem{'s' if count != 1 else ''}:"
         super().__init__("\n".join([header, *(f"  {problem}" for problem in self.problems)]))
+
+
+class ConfigEditError(NewswatchError):
+    """A change to ``config.toml`` was not made: the name is taken, the file changed since
+    it was read, or it cannot be written. (An edit that would make the configuration
+    invalid raises :class:`ConfigError` instead.)"""
 
 
 class AlreadyRunningError(NewswatchError):

@@ -1,9 +1,9 @@
-"""``/healthz`` and ``/metrics`` over HTTP, for systemd watchdogs, Docker and Prometheus.
+"""What ``/healthz`` and ``/metrics`` answer, for systemd watchdogs, Docker and Prometheus.
 
-The server runs the standard library's ``ThreadingHTTPServer`` in a daemon thread, so a
-scrape never waits on the event loop, and a blocked loop is still reported (as 503) instead
-of hanging the health check. ``/healthz`` asks a *probe*, a function returning
-:class:`HealthState`; :func:`service_probe` builds the one the service uses.
+The web server (:mod:`scheduler.web`) serves them in the service's event loop, next to the
+pages. ``/healthz`` asks a *probe*, a function returning :class:`HealthState`;
+:func:`service_probe` builds the one the service uses. A loop blocked for long makes the
+health check time out, which supervisors count as a failure, just as a stopped process.
 
 A service is healthy when polls keep happening: the last poll finished within
 ``max(3 x shortest interval, 5 min)``, or the service started less than that ago.
@@ -12,18 +12,15 @@ A service is healthy when polls keep happening: the last poll finished within
 from __future__ import annotations
 
 import logging
-import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from crawler.db import utcnow
-from crawler.errors import NewswatchError
+from scheduler.config_types import split_address
 from scheduler.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -35,7 +32,6 @@ logger = logging.getLogger(__name__)
 MIN_GRACE = timedelta(minutes=5)
 # The lag sampler ticks every fraction of a second; this long without a tick is a stuck loop.
 LOOP_STALL_SECONDS = 30.0
-STOP_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,124 +121,21 @@ def service_probe(
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    """Parse ``"127.0.0.1:8787"`` / ``"[::1]:8787"`` / ``":8787"`` (localhost) for ``health``."""
-    host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f'invalid address {text!r} (expected HOST:PORT like "127.0.0.1:8787")')
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port_text)
+    """Parse ``"127.0.0.1:8787"`` / ``"[::1]:8787"`` / ``":8787"`` (localhost)."""
+    return split_address(text)
 
 
-class HealthServer:
-    """``with HealthServer("127.0.0.1", 8787, probe, metrics):`` serves until the block ends."""
-
-    def __init__(self, host: str, port: int, probe: Probe, metrics: Metrics | None = None) -> None:
-        self.host = host
-        self.requested_port = port
-        self.probe = probe
-        self.metrics = metrics
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        """The port listened on (the real one when 0 was asked for)."""
-        if self._server is None:
-            return self.requested_port
-        return int(self._server.server_address[1])
-
-    def url(self, path: str = "/") -> str:
-        """The address of ``path`` on this server."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{path}"
-
-    def start(self) -> None:
-        """Listen and serve in a daemon thread; NewswatchError if the address is unusable."""
-        handler = _make_handler(self)
-        server_class = _server_class(self.host)
+def health_response(path: str, probe: Probe, metrics: Metrics | None) -> tuple[int, str, bytes]:
+    """Status, content type and body for a GET of ``/healthz`` or ``/metrics``."""
+    route = path.split("?", 1)[0]
+    if route == "/healthz":
         try:
-            self._server = server_class((self.host, self.requested_port), handler)
-        except OSError as exc:
-            raise NewswatchError(
-                f"cannot serve health checks on {self.host}:{self.requested_port}: "
-                f"{exc.strerror or exc}",
-                hint="check [service] health; another process may use that port",
-            ) from exc
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="newswatch-health", daemon=True
-        )
-        self._thread.start()
-        logger.info("health and metrics on %s", self.url("/"))
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT_SECONDS)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> HealthServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def respond(self, path: str) -> tuple[int, str, bytes]:
-        """Status, content type and body for a GET of ``path``."""
-        route = path.split("?", 1)[0]
-        if route == "/healthz":
-            try:
-                state = self.probe()
-            except Exception as exc:  # a broken probe is itself a failed health check
-                logger.exception("health probe failed")
-                state = HealthState(False, f"health probe failed: {type(exc).__name__}: {exc}")
-            status = 200 if state.alive else 503
-            return status, "text/plain; charset=utf-8", (state.reason + "\n").encode()
-        if route == "/metrics" and self.metrics is not None:
-            return 200, CONTENT_TYPE_LATEST, self.metrics.render()
-        return 404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n"
-
-
-def _server_class(host: str) -> type[ThreadingHTTPServer]:
-    if ":" not in host:
-        return ThreadingHTTPServer
-
-    class V6Server(ThreadingHTTPServer):
-        address_family = socket.AF_INET6
-
-    return V6Server
-
-
-def _make_handler(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "newswatch"
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            logger.debug("%s %s", self.address_string(), format % args)
-
-        def do_GET(self) -> None:  # noqa: N802
-            self._answer(body=True)
-
-        def do_HEAD(self) -> None:  # noqa: N802
-            self._answer(body=False)
-
-        def _answer(self, *, body: bool) -> None:
-            status, content_type, payload = owner.respond(self.path)
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                if body:
-                    self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-    return Handler
+            state = probe()
+        except Exception as exc:  # a broken probe is itself a failed health check
+            logger.exception("health probe failed")
+            state = HealthState(False, f"health probe failed: {type(exc).__name__}: {exc}")
+        status = 200 if state.alive else 503
+        return status, "text/plain; charset=utf-8", (state.reason + "\n").encode()
+    if route == "/metrics" and metrics is not None:
+        return 200, CONTENT_TYPE_LATEST, metrics.render()
+    return 404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n"

@@ -1,4 +1,5 @@
-"""What operators see of a running service: health endpoint, metrics, loop lag, retention."""
+"""What operators see of a running service: the web interface with /healthz and /metrics,
+loop lag, retention."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from typing import TYPE_CHECKING
 from alerts.outbox.store import unsent_article_ids
 from crawler.db import OptimizeReport
 from crawler.retention import PruneReport, apply_retention
-from scheduler.health import HealthServer, parse_address, service_probe
+from scheduler.health import parse_address, service_probe
 from scheduler.looplag import LoopLagMonitor
 from scheduler.metrics import Metrics
 from scheduler.polling import PollSummary
 
 if TYPE_CHECKING:
     from scheduler.service import Service
+    from scheduler.web.server import WebServer
+    from scheduler.web.site import ServiceView, Site
 
 logger = logging.getLogger(__name__)
 
@@ -44,21 +47,65 @@ class Operations:
             rules=runtime.routes,
             loop_lag=self.loop_lag,
         )
-        self.health: HealthServer | None = None
+        self.probe = service_probe(service, loop_lag=self.loop_lag)
+        self.web: WebServer | None = None
+        self.site: Site | None = None
 
     def start(self) -> None:
-        """Start the loop-lag sampler, the health server (if configured) and retention."""
+        """Start the loop-lag sampler and the retention job."""
         self.loop_lag.start()
         self.attach()
-        address = self.service.runtime.config.service.health
-        if address:
-            host, port = parse_address(address)
-            self.health = HealthServer(
-                host, port, service_probe(self.service, loop_lag=self.loop_lag), self.metrics
-            )
-            self.health.start()
-            logger.info("health and metrics on http://%s:%d/", host, self.health.port)
         self.schedule_retention()
+
+    async def start_web(self) -> None:
+        """Serve the web interface, /healthz and /metrics, when an address is configured.
+
+        ``[web] listen`` serves everything; the older ``[service] health`` only the
+        health check and the metrics, as it always did.
+        """
+        from scheduler.web.app import create_app
+        from scheduler.web.server import WebServer
+        from scheduler.web.site import Site
+
+        config = self.service.runtime.config
+        if config.listen is None:
+            return
+        pages = config.web.listen is not None
+        if not pages:
+            logger.warning(
+                "[service] health is now [web] listen, which also serves the web interface; "
+                "serving /healthz and /metrics only on %s",
+                config.listen,
+            )
+        self.site = Site(
+            lambda: self.service.runtime.config,
+            writer=lambda: self.service.runtime.db,
+            service=self.view,
+            on_config_saved=self.service.reload_now,
+            on_queue_changed=self.service.wake_deliveries,
+            probe=self.probe,
+            metrics=self.metrics,
+        )
+        host, port = parse_address(config.listen)
+        self.web = WebServer(create_app(self.site, pages=pages), host, port)
+        await self.web.start()
+        what = "web interface, health and metrics" if pages else "health and metrics"
+        logger.info("%s on %s", what, self.web.url("/"))
+
+    def view(self) -> ServiceView:
+        """The service's state for the overview page."""
+        from scheduler.web.site import ServiceView
+
+        service = self.service
+        lag = self.loop_lag.snapshot()
+        return ServiceView(
+            started_at=service.started_at,
+            last_poll_at=service.last_poll_at,
+            polls_completed=service.polls_completed,
+            polling=tuple(sorted(service.polling)),
+            health=self.probe(),
+            loop_lag_p99=lag.p99 if lag.samples else None,
+        )
 
     def attach(self) -> None:
         """Point the (possibly reloaded) runtime's hooks at these metrics."""
@@ -96,7 +143,9 @@ class Operations:
             self.metrics.record_poll(summary, seconds)
 
     async def stop(self) -> None:
-        """Stop the health server and the lag sampler."""
-        if self.health is not None:
-            self.health.stop()
+        """Stop the web server and the lag sampler."""
+        if self.web is not None:
+            await self.web.stop()
+        if self.site is not None:
+            await self.site.aclose()
         await self.loop_lag.stop()

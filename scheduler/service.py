@@ -39,7 +39,8 @@ from scheduler.config import load_config
 from scheduler.errors import ConfigError
 from scheduler.operations import Operations
 from scheduler.polling import poll_sources
-from scheduler.wiring import Runtime, build_runtime
+from scheduler.summary import destinations, plural
+from scheduler.wiring import Runtime, build_runtime, configured_titles
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Service:
         self._reload_requested = asyncio.Event()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.polls_completed = 0
+        self.started_at = utcnow()
         self.last_poll_at: datetime | None = None
         self._stop = asyncio.Event()
         self._poll_wake = asyncio.Event()
@@ -70,6 +72,7 @@ class Service:
         self._inflight: set[str] = set()
         self._batches: set[asyncio.Task[None]] = set()
         self.operations = Operations(self)
+        self._config_seen = _file_signature(self.config_path)
 
     def stop(self) -> None:
         """Ask the service to stop (safe to call from a signal handler).
@@ -168,7 +171,7 @@ class Service:
             )
             return False
         sources = [(s.name, s.type, s.url) for s in config.sources.values() if s.enabled]
-        sync_sources(self.runtime.db, sources)
+        sync_sources(self.runtime.db, sources, titles=configured_titles(config))
         self.runtime = build_runtime(config, db=self.runtime.db)
         self.operations.attach()
         self.schedule_sources()
@@ -176,22 +179,36 @@ class Service:
         self.operations.schedule_retention()
         self._delivery_wake.set()
         logger.info(
-            "config reloaded: %d sources, %d rules, %d channels",
-            len(self.runtime.sources),
-            len(self.runtime.routes),
-            len(self.runtime.channels),
+            "config reloaded: %s, %s, %s",
+            plural(len(self.runtime.sources), "source"),
+            plural(len(self.runtime.routes), "rule"),
+            plural(len(self.runtime.channels), "channel"),
         )
         return True
 
+    def reload_now(self) -> bool:
+        """Apply the config file now: the web interface has just saved it."""
+        self._config_seen = _file_signature(self.config_path)
+        return self.reload()
+
+    def wake_deliveries(self) -> None:
+        """Start a delivery round now: alerts were queued again by hand."""
+        self._delivery_wake.set()
+
+    @property
+    def polling(self) -> set[str]:
+        """The sources being polled right now."""
+        return set(self._inflight)
+
     async def _watch_config(self) -> None:
         """Reload when the config file changes (checked every second) or on SIGHUP."""
-        last = _file_signature(self.config_path)
+        self._config_seen = _file_signature(self.config_path)
         while not self._stop.is_set():
             await wait_event(self._reload_requested, CONFIG_WATCH_SECONDS)
             current = _file_signature(self.config_path)
-            if self._reload_requested.is_set() or current != last:
+            if self._reload_requested.is_set() or current != self._config_seen:
                 self._reload_requested.clear()
-                last = current
+                self._config_seen = current
                 self.reload()
 
     async def request_poll(self, name: str) -> None:
@@ -262,18 +279,22 @@ class Service:
     async def run(self) -> None:
         """Run until stopped; returns after a clean shutdown."""
         self._install_signal_handlers()
+        self.started_at = utcnow()
         self.scheduler.start()
         self.operations.start()
+        await self.operations.start_web()
         # Articles stored but not matched before a crash are matched now.
         runtime = self.runtime
         match_pending(runtime.db, runtime.matcher, runtime.routes, on_match=runtime.on_match)
         self.schedule_sources()
         self.schedule_digests()
         logger.info(
-            "watching %d sources with %d rules",
-            len(self.runtime.sources),
-            len(self.runtime.routes),
+            "watching %s with %s",
+            plural(len(self.runtime.sources), "source"),
+            plural(len(self.runtime.routes), "rule"),
         )
+        for line in destinations(self.runtime.config):
+            logger.info("%s", line)
         workers = [
             asyncio.create_task(self._poll_loop()),
             asyncio.create_task(self._delivery_loop()),

@@ -41,9 +41,14 @@ ERROR_WIDTH = 40
 
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
-    """One configured source as the database last saw it."""
+    """One configured source as the database last saw it.
+
+    ``title`` is its display name: the configured ``title``, else the feed's own (None when
+    neither is known yet).
+    """
 
     name: str
+    title: str | None
     type: str
     enabled: bool
     interval: timedelta
@@ -100,24 +105,27 @@ def gather_status(config: Config, now: datetime) -> Status:
     path = config.service.database
     db = open_readonly(path)
     try:
-        tables = table_names(db)
-        version = schema_version(db)
-        sources = tuple(_sources(db, config, tables, now))
-        rules = tuple(_rules(db, config, tables, now))
-        outbox = outbox_counts(db) if "outbox" in tables else dict.fromkeys(OUTBOX_STATES, 0)
+        return status_of(db, config, now)
     except DatabaseError as exc:
         raise StoreError(f"cannot read database {path}: {exc}") from exc
     finally:
         db.close()
+
+
+def status_of(db: Database, config: Config, now: datetime) -> Status:
+    """:func:`gather_status` over an open (read-only) connection."""
+    path = config.service.database
+    tables = table_names(db)
+    outbox = outbox_counts(db) if "outbox" in tables else dict.fromkeys(OUTBOX_STATES, 0)
     return Status(
         now=now,
         timezone=config.service.timezone,
         database=path,
         database_bytes=_size(path),
         wal_bytes=_size(path.with_name(path.name + "-wal")),
-        schema_version=version,
-        sources=sources,
-        rules=rules,
+        schema_version=schema_version(db),
+        sources=tuple(_sources(db, config, tables, now)),
+        rules=tuple(_rules(db, config, tables, now)),
         outbox={state: outbox.get(state, 0) for state in OUTBOX_STATES},
     )
 
@@ -148,9 +156,12 @@ def _source_status(
     last_poll = state.last_poll
     failures = state.failures
     next_due = state.next_due
-    backing_off = bool(failures and next_due)
+    # A failed poll whose next try is its ordinary interval away is not backing off: only a
+    # wait longer than usual (after repeated failures, or a Retry-After) is.
+    usual = last_poll + interval + timedelta(seconds=1) if last_poll is not None else None
+    backing_off = bool(failures and next_due and (usual is None or next_due > usual))
     next_poll = None
-    if settings.enabled and backing_off:
+    if settings.enabled and (backing_off or (failures and next_due and not cron)):
         next_poll = next_due
     elif settings.enabled and cron:
         # The service polls a cron source at its slots only, the first one included.
@@ -160,6 +171,7 @@ def _source_status(
         next_poll = last_poll + interval
     return SourceStatus(
         name=name,
+        title=settings.title or state.feed_title,
         type=settings.type,
         enabled=settings.enabled,
         interval=interval,
@@ -212,6 +224,7 @@ def status_dict(status: Status) -> dict[str, Any]:
         "sources": [
             {
                 "name": s.name,
+                "title": s.title,
                 "type": s.type,
                 "enabled": s.enabled,
                 "interval_seconds": None if s.cron else s.interval.total_seconds(),
@@ -289,8 +302,11 @@ def _source_cells(source: SourceStatus, now: datetime, zone: ZoneInfo) -> list[s
         next_poll = f"{_clock(source.next_poll, zone)} ({_until(source.next_poll - now)})"
         if source.backing_off:
             next_poll += " backing off"
+    shown = source.name
+    if source.title and source.title != source.name:
+        shown += f" ({printable(source.title)})"
     return [
-        source.name,
+        shown,
         last,
         _shorten(printable(source.result), ERROR_WIDTH),
         str(source.new_24h),

@@ -82,18 +82,7 @@ def fetch_settings(config: Config) -> FetchSettings:
 
 def build_rules(config: Config) -> list[Rule]:
     """The enabled rules as matcher input."""
-    return [
-        Rule(
-            name=name,
-            query=rule.query,
-            exclude=rule.exclude,
-            languages=tuple(rule.languages),
-            sources=tuple(rule.sources),
-            min_hits=rule.min_hits,
-        )
-        for name, rule in config.rules.items()
-        if rule.enabled
-    ]
+    return [rule.to_rule(name) for name, rule in config.rules.items() if rule.enabled]
 
 
 def template_dir(config: Config) -> Path | None:
@@ -127,10 +116,16 @@ def enabled_sources(config: Config) -> dict[str, Source]:
     return {name: s.to_source() for name, s in config.sources.items() if s.enabled}
 
 
+def configured_titles(config: Config) -> dict[str, str | None]:
+    """Each source's configured display name (``title``), None where it has none."""
+    return {name: settings.title for name, settings in config.sources.items()}
+
+
 def open_store(config: Config) -> Database:
     """Open the database with every stage's tables and the configured sources."""
     db = open_database(config.service.database)
-    sync_sources(db, [(s.name, s.type, s.url) for s in enabled_sources(config).values()])
+    sources = [(s.name, s.type, s.url) for s in enabled_sources(config).values()]
+    sync_sources(db, sources, titles=configured_titles(config))
     return db
 
 

@@ -71,9 +71,12 @@ def make_alert(
     language: str | None = "en",
     snippets: Sequence[Snippet] = (),
     also: Sequence[str] = (),
+    alert_id: str | None = "57",
+    source_title: str = "",
 ) -> Alert:
     """One alert on one article; every field of both can be set, the defaults are the
-    Sihanoukville raid the rendering golden files show."""
+    Sihanoukville raid the rendering golden files show. ``alert_id`` None takes the id
+    from the key's middle part, as the outbox numbers them."""
     article = Article(
         url=url,
         source=source,
@@ -85,7 +88,13 @@ def make_alert(
         language=language,
     )
     return Alert(
-        key=key, rule=rule, article=article, snippets=tuple(snippets), also_reported_by=tuple(also)
+        key=key,
+        rule=rule,
+        article=article,
+        snippets=tuple(snippets),
+        also_reported_by=tuple(also),
+        id=key.split(".")[1] if alert_id is None else alert_id,
+        source_title=source_title,
     )
 
 
@@ -104,6 +113,7 @@ notice_alert = partial(
     guid="g-7",
     language=None,
     snippets=(snip(NOTICE_TEXT, "scam compound"),),
+    alert_id=None,
 )
 
 
@@ -124,6 +134,7 @@ def make_digest() -> Digest:
     )
     return Digest(
         key="digest.3.hook",
+        id="n3",
         kind="digest",
         sections=(
             DigestSection("gambling", casino),
@@ -139,6 +150,7 @@ def make_ops(status: str = "broken") -> OpsAlert:
     """An operations alert: ``broken`` or ``recovered``."""
     return OpsAlert(
         key="ops.4.hook",
+        id="n4",
         source="khmer-times",
         status=status,
         reason="5 polls in a row failed" if status == "broken" else "polled successfully again",

@@ -22,7 +22,9 @@ _MARKER = re.compile(r"<!-- sample: (\w+) (\w+) -->\n```\w*\n(.*?)```", re.DOTAL
 
 
 SNIPPETS = (snip(TEXT, "scam compound"),)
-RAID = make_alert(key="scam-crackdown.42.team-chat", fetched=PUBLISHED, snippets=SNIPPETS)
+RAID = make_alert(
+    key="scam-crackdown.42.team-chat", fetched=PUBLISHED, snippets=SNIPPETS, alert_id="57"
+)
 GAMBLING_AT = datetime(2024, 5, 3, 9, 15, tzinfo=UTC)
 GAMBLING = make_alert(
     "Online gambling ring broken up in Poipet",
@@ -33,6 +35,7 @@ GAMBLING = make_alert(
     fetched=GAMBLING_AT,
     url="https://www.example.org/news/poipet-gambling",
     snippets=SNIPPETS,
+    alert_id="58",
 )
 DIGEST = Digest(
     "digest.12.team-chat",
@@ -40,6 +43,7 @@ DIGEST = Digest(
     (DigestSection("gambling", (GAMBLING,)), DigestSection("scam-crackdown", (RAID,))),
     until=datetime(2024, 5, 4, 1, 0, tzinfo=UTC),
     since=datetime(2024, 5, 3, 1, 0, tzinfo=UTC),
+    id="n12",
 )
 OPS = OpsAlert(
     "ops.13.team-chat",
@@ -49,6 +53,7 @@ OPS = OpsAlert(
     datetime(2024, 5, 4, 2, 30, tzinfo=UTC),
     url="https://www.khmertimeskh.com/feed/",
     last_error="HTTP 503 Service Unavailable",
+    id="n13",
 )
 SAMPLES: dict[str, Notification] = {"alert": RAID, "digest": DIGEST, "ops": OPS}
 

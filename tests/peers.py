@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -150,6 +151,7 @@ class ReceivedMail:
     message: EmailMessage
     tls: bool
     login: str | None
+    received: float = 0.0  # time.monotonic() when DATA was accepted
 
 
 class SmtpRecorder:
@@ -182,6 +184,7 @@ class SmtpRecorder:
                     message=email.message_from_bytes(envelope.content, policy=email.policy.default),
                     tls=session.ssl is not None or ssl_object is not None,
                     login=auth.login.decode() if isinstance(auth, LoginPassword) else None,
+                    received=time.monotonic(),
                 )
             )
             self.cond.notify_all()
@@ -280,6 +283,13 @@ def _start_smtp(security: str, tls: TlsFiles | None, auth: bool, port: int | Non
     peer = SmtpPeer(LOCALHOST, port or free_port(), SmtpRecorder(), None, security, tls, auth)
     peer.start()
     return peer
+
+
+def start_smtp_server(
+    security: str = "none", tls: TlsFiles | None = None, auth: bool = False
+) -> SmtpPeer:
+    """Start an SMTP server outside a fixture (benchmarks); ``peer.controller.stop()`` ends it."""
+    return _start_smtp(security, tls, auth)
 
 
 @pytest.fixture

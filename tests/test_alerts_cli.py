@@ -89,6 +89,24 @@ def test_alerts_retry_all_failed_and_bad_ids(tmp_path, http_server, webhook_rece
     assert newswatch("alerts", "retry", config=config).returncode == 2  # nothing to retry given
 
 
+def test_alert_message_names_the_id_that_alerts_list_and_retry_use(tmp_path, http_server):
+    # Issue 11: the footer showed the delivery key (with the article's number, 3 here)
+    # while `alerts list` showed the alert's own number (2), and retry 3 took another alert.
+    config = configure(tmp_path, http_server, {"box": {"type": "mbox", "path": "alerts.mbox"}})
+    assert newswatch("once", config=config).returncode == 0
+    add_item(http_server, "Second raid in Bavet", "3")
+    assert newswatch("once", config=config).returncode == 0
+    first, second = read_mbox(tmp_path / "alerts.mbox")
+    text = second.get_body(("plain",)).get_content()
+    assert second["X-Newswatch-Key"] == "scam.3.box"
+    assert 'newswatch alert 2, rule "scam"' in text
+    assert "scam.3.box" not in text and "scam.3.box" not in second.get_body(("html",)).get_content()
+    assert "newswatch mute scam --for 7d" in text
+    listing = newswatch("alerts", "list", config=config).stdout.splitlines()
+    (row,) = [line for line in listing if "Second raid in Bavet" in line]
+    assert row.split()[0] == "2"
+
+
 def test_alerts_list_without_database_says_so(tmp_path, http_server):
     config = configure(tmp_path, http_server, {"box": {"type": "mbox", "path": "a.mbox"}})
     result = newswatch("alerts", "list", config=config)
@@ -123,7 +141,8 @@ def test_once_uses_templates_next_to_the_config(tmp_path, http_server):
     (tmp_path / "templates" / "subject.txt.j2").write_text("ALERT {{ rule }}: {{ source }}\n")
     assert newswatch("once", config=config).returncode == 0
     (message,) = read_mbox(tmp_path / "alerts.mbox")
-    assert message["Subject"] == "ALERT scam: kt"
+    # {{ source }} is the outlet's display name: no title configured, so the feed's own.
+    assert message["Subject"] == "ALERT scam: Test feed"
     assert "Police raid compound in Bavet" in message.get_body(("plain",)).get_content()
 
 
@@ -230,7 +249,7 @@ def test_once_digest_waits_while_smtp_is_down_then_goes_out_once(
     assert "sent 1" in result.stdout, result.stdout + result.stderr
     (mail,) = peer.wait_for(1)
     assert mail.message["Subject"] == "[newswatch] Digest: 1 match (scam)"
-    assert mail.message["Message-ID"] == f"<digest.{notice['id']}.mail@newswatch.invalid>"
+    assert mail.message["Message-ID"] == f"<digest.{notice['id']}.mail@example.org>"
     make_due(db)
     assert newswatch("once", config=config, env=env).returncode == 0
     assert len(peer.messages) == 1

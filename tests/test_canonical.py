@@ -8,7 +8,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from crawler.canonical import TRACKING_PARAMS, canonicalize_url, is_tracking_param
+from crawler.canonical import (
+    TRACKING_PARAMS,
+    article_link_key,
+    canonicalize_url,
+    is_tracking_param,
+)
 
 
 @pytest.mark.parametrize(
@@ -186,3 +191,30 @@ def test_canonicalize_url_drops_fragments(url: str, fragment: str) -> None:
     result = canonicalize_url(url.split("#")[0] + "#" + fragment)
     assert result.startswith(("http://", "https://"))
     assert "#" not in result
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.khmertimeskh.com/501470001/police-rescue/",
+        "https://khmertimeskh.com/501470001/police-rescue",
+        "https://m.khmertimeskh.com/501470001/police-rescue/amp/",
+        "https://amp.khmertimeskh.com/501470001/police-rescue?utm_source=rss&amp=1",
+    ],
+)
+def test_article_link_key_is_shared_by_www_mobile_and_amp_addresses(url: str) -> None:
+    assert article_link_key(url) == "khmertimeskh.com/501470001/police-rescue"
+
+
+@pytest.mark.parametrize(
+    "value", ["https://www.example.org/", "https://example.org", "urn:uuid:1234", "501470001", ""]
+)
+def test_article_link_key_is_none_for_home_pages_and_non_addresses(value: str) -> None:
+    assert article_link_key(value) is None
+
+
+def test_article_link_key_keeps_identifying_queries() -> None:
+    assert article_link_key("https://www.example.org/?p=501470001") == "example.org?p=501470001"
+    assert article_link_key("https://example.org/news?id=1") != article_link_key(
+        "https://example.org/news?id=2"
+    )

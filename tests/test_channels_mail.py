@@ -12,7 +12,7 @@ from tests import alertkit
 from tests.alertkit import KHMER_TITLE, RAIDED, send, send_failure
 from tests.peers import LOCALHOST, SmtpPeer, free_port
 
-make_alert = partial(alertkit.make_alert, key="r.1.mail", snippets=(RAIDED,))
+make_alert = partial(alertkit.make_alert, key="r.1.mail", snippets=(RAIDED,), alert_id="")
 
 
 def channel_for(peer: SmtpPeer, security: str = "none", **overrides: object) -> MailChannel:
@@ -32,6 +32,15 @@ def channel_for(peer: SmtpPeer, security: str = "none", **overrides: object) -> 
     return MailChannel("team-mail", **options)  # type: ignore[arg-type]
 
 
+def test_mail_channel_sends_mute_address_as_list_unsubscribe(smtp_server: SmtpPeer) -> None:
+    mute = "mailto:newswatch-admin@example.org?subject=mute%20{rule}"
+    send(channel_for(smtp_server, mute_url=mute), make_alert())
+    (mail,) = smtp_server.wait_for(1)
+    assert mail.message["List-Unsubscribe"] == (
+        "<mailto:newswatch-admin@example.org?subject=mute%20scam-crackdown>"
+    )
+
+
 def test_mail_channel_delivers_multipart_message(smtp_server: SmtpPeer) -> None:
     send(channel_for(smtp_server), make_alert())
     (mail,) = smtp_server.wait_for(1)
@@ -39,8 +48,9 @@ def test_mail_channel_delivers_multipart_message(smtp_server: SmtpPeer) -> None:
     assert mail.rcpt_tos == ["team@example.org", "desk@example.org"]
     msg = mail.message
     assert msg["Subject"] == "[newswatch] scam-crackdown: Police raid compound in Sihanoukville"
-    assert msg["Message-ID"] == "<r.1.mail@newswatch.invalid>"
+    assert msg["Message-ID"] == "<r.1.mail@example.org>"
     assert msg["X-Newswatch-Key"] == "r.1.mail"
+    assert msg["List-Unsubscribe"] is None
     assert msg["To"] == "Researcher <team@example.org>, desk@example.org"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
     text = msg.get_body(("plain",)).get_content()

@@ -206,11 +206,21 @@ def test_parse_retry_after_reads_seconds_and_dates(
 def test_webhook_payload_json_is_what_the_docs_promise(webhook_receiver: WebhookReceiver) -> None:
     send(channel_for(webhook_receiver), make_alert())
     body = webhook_receiver.wait_for(1)[0].json()
-    assert set(body) == {"version", "type", "id", "rule", "article", "snippets", "also_reported_by"}
+    assert set(body) == {
+        "version",
+        "type",
+        "id",
+        "alert_id",
+        "rule",
+        "article",
+        "snippets",
+        "also_reported_by",
+    }
     assert set(body["article"]) == {
         "url",
         "title",
         "source",
+        "source_title",
         "published",
         "fetched",
         "summary",

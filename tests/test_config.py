@@ -420,7 +420,31 @@ PROBLEMS = [
         "channels.m.to",
         "expected at least one item, found an empty array",
     ),
+    (
+        '[channels.m]\ntype = "email"\nhost = "h"\nfrom = "a@x.org"\nto = ["b@x.org"]\n'
+        'mute_url = "newswatch mute {rule}"',
+        "channels.m.mute_url",
+        "invalid address 'newswatch mute {rule}'",
+    ),
+    (
+        '[sources.other]\ntype = "rss"\nurl = "https://x.org/feed"\ntitle = "Bell\\u0007"',
+        "sources.other.title",
+        "invalid title",
+    ),
 ]
+
+
+def test_load_config_reads_source_title_and_mute_url(tmp_path):
+    text = BASE.replace(
+        'url = "https://www.khmertimeskh.com/feed/"',
+        'url = "https://www.khmertimeskh.com/feed/"\ntitle = "  Khmer   Times "',
+    ) + (
+        '\n[channels.m]\ntype = "email"\nhost = "h"\nfrom = "a@x.org"\nto = ["b@x.org"]\n'
+        'mute_url = "mailto:admin@x.org?subject=mute%20{rule}"\n'
+    )
+    config = load_config(write_config_text(tmp_path, text), environ={})
+    assert config.sources["kt"].title == "Khmer Times"
+    assert config.channels["m"].mute_url == "mailto:admin@x.org?subject=mute%20{rule}"
 
 
 @pytest.mark.parametrize("snippet, path, message", PROBLEMS, ids=[p for _s, p, _m in PROBLEMS])
@@ -666,3 +690,74 @@ def test_load_config_accepts_valid_queries(tmp_path):
     )
     rule = load_config(write_config_text(tmp_path, text), environ={}).rules["r"]
     assert rule.query == '(raid OR rescued) AND "Phnom Penh"' and rule.exclude == "football"
+
+
+STRICT = """\
+[service]
+obey_robots = "false"
+near_duplicate = 1
+interval = 600
+
+[sources.kt]
+type = "rss"
+url = "https://kt.example.org/feed"
+enabled = "false"
+max_articles = "20"
+
+[rules.r]
+query = "raid*"
+channels = ["mail"]
+min_hits = "2"
+
+[channels.mail]
+type = "email"
+host = "smtp.example.org"
+port = "8025"
+from = "a@example.org"
+to = ["b@example.org"]
+"""
+
+
+def test_load_config_rejects_quoted_booleans_and_numbers_naming_the_key(tmp_path):
+    problems = {p.path: p for p in config_problems(write_config_text(tmp_path, STRICT))}
+    assert set(problems) == {
+        "service.obey_robots",
+        "sources.kt.enabled",
+        "sources.kt.max_articles",
+        "rules.r.min_hits",
+        "channels.mail.port",
+    }
+    enabled = problems["sources.kt.enabled"]
+    assert enabled.message == "expected true or false, found string 'false'"
+    assert enabled.hint == "write it without quotes: enabled = false"
+    assert problems["channels.mail.port"].hint == "write it without quotes: port = 8025"
+
+
+def test_load_config_numbers_and_booleans_from_the_environment_are_converted(tmp_path):
+    text = (
+        STRICT.replace('"false"', '"${FLAG}"')
+        .replace('"20"', "20")
+        .replace('"2"', '"${HITS}"')
+        .replace('"8025"', '"${SMTP_PORT}"')
+    )
+    env = {"FLAG": "false", "HITS": "2", "SMTP_PORT": "8025"}
+    config = load_config(write_config_text(tmp_path, text), environ=env)
+    assert config.service.obey_robots is False and config.sources["kt"].enabled is False
+    assert config.rules["r"].min_hits == 2 and config.channels["mail"].port == 8025
+    # Durations keep taking seconds, numbers keep taking whole numbers.
+    assert config.service.interval == timedelta(minutes=10)
+    assert config.service.near_duplicate == 1.0
+    bad = only_problem(write_config_text(tmp_path, text), {**env, "SMTP_PORT": "smtp"})
+    assert (bad.path, bad.message) == (
+        "channels.mail.port",
+        "expected an integer, found string 'smtp'",
+    )
+
+
+def test_load_config_multi_line_query_error_gives_line_and_column(tmp_path):
+    text = "[rules.r]\nquery = '''\n(raid OR crackdown)\nAND (Poipet OR\n Bavet))\n'''\n"
+    text += 'channels = ["box"]\n[channels.box]\ntype = "mbox"\npath = "a.mbox"\n'
+    problem = only_problem(write_config_text(tmp_path, text))
+    assert problem.path == "rules.r.query"
+    assert "(query line 3, column 8)" in problem.message
+    assert "\\n" not in problem.hint and "Bavet" in problem.hint

@@ -19,6 +19,7 @@ from scheduler.config import (
     RuleSettings,
     ServiceSettings,
     SitemapSource,
+    WebSettings,
 )
 from scheduler.config_models import CHANNEL_TYPES
 from scheduler.config_problems import toml_keys
@@ -26,6 +27,7 @@ from scheduler.config_problems import toml_keys
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 MODELS: dict[str, list[type[BaseModel]]] = {
     "service.": [ServiceSettings],
+    "web.": [WebSettings],
     "sources.<name>.": [RssSource, HtmlSource, SitemapSource],
     "rules.<name>.": [RuleSettings],
     "channels.<name>.": list(CHANNEL_TYPES.values()),

@@ -280,3 +280,58 @@ def test_cli_missing_config_file_is_a_config_error(tmp_path, command):
     result = newswatch(command, config=tmp_path / "nope.toml", timeout=60)
     assert result.returncode == 2
     assert "nope.toml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_once_exits_3_when_every_source_fails_and_0_when_some_do(tmp_path, http_server):
+    http_server.add("/ok", rss(ITEMS))
+    http_server.add("/down", "gone", status=500)
+    http_server.add("/missing", "nope", status=404)
+    sources = {
+        "down": {"type": "rss", "url": http_server.url("/down")},
+        "missing": {"type": "rss", "url": http_server.url("/missing")},
+    }
+    channels = {"box": {"type": "mbox", "path": "alerts.mbox"}}
+    rules = {"scam": {"query": RULE, "channels": ["box"]}}
+    config = write_config(tmp_path, sources=sources, rules=rules, channels=channels)
+    outage = newswatch("once", config=config)
+    assert outage.returncode == 3, outage.stderr
+    assert "down: fetched 0, new 0, matched 0, errors 1" in outage.stdout
+
+    config = write_config(
+        tmp_path,
+        sources={**sources, "kt": {"type": "rss", "url": http_server.url("/ok")}},
+        rules=rules,
+        channels=channels,
+    )
+    partial = newswatch("once", config=config)
+    assert partial.returncode == 0, partial.stderr
+    assert "errors 1" in partial.stdout and "kt: fetched 3" in partial.stdout
+
+
+def test_once_prints_each_poll_line_once(tmp_path, http_server, smtp_server, webhook_receiver):
+    config = configure(tmp_path, http_server, smtp_server, webhook_receiver)
+    http_server.add("/down", "gone", status=503)
+    config.write_text(
+        config.read_text() + f'\n[sources.down]\ntype = "rss"\nurl = "{http_server.url("/down")}"\n'
+    )
+    result = newswatch("once", config=config)
+    both = result.stdout + result.stderr
+    assert both.count("kt: fetched 3, new 3") == 1, both
+    assert both.count("down: fetched 0") == 1, both
+    assert "kt: fetched 3" in result.stdout and "down: fetched 0" in result.stdout
+
+
+def test_once_says_why_a_match_of_a_muted_rule_was_not_sent(tmp_path, http_server):
+    http_server.add("/feed", rss(ITEMS))
+    config = write_config(
+        tmp_path,
+        sources={"kt": {"type": "rss", "url": http_server.url("/feed")}},
+        rules={"scam": {"query": RULE, "channels": ["box"], "mute_until": "2099-01-01"}},
+        channels={"box": {"type": "mbox", "path": "alerts.mbox"}},
+    )
+    result = newswatch("once", config=config)
+    assert result.returncode == 0, result.stderr
+    assert "matched 1" in result.stdout
+    assert "deliveries: sent 0, muted 1," in result.stdout
+    assert "muted: rule scam is muted until 2099-01-01 00:00" in result.stdout
+    assert "(1 alert recorded, not sent)" in result.stdout

@@ -53,6 +53,8 @@ def test_run_polls_on_schedule_alerts_once_and_stops_cleanly(tmp_path, http_serv
     assert code == 0, err
     assert took < 10
     assert "Traceback" not in err
+    assert f"alerts go to {tmp_path / 'alerts.mbox'} (channel box)" in err
+    assert "watching 3 sources with 1 rule\n" in err
     subjects = mbox_subjects(tmp_path / "alerts.mbox")
     assert len(subjects) == 2 and any("Poipet" in s for s in subjects)
     # The failing source backed off: fewer polls than the healthy one at the same interval.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,18 +39,20 @@ OTHER_RAID = (
 RULE = "(raid* OR rescued) AND (Sihanoukville OR Poipet)"
 
 
-def feed(items: list[dict[str, str]]) -> str:
-    return rss(items)
+def feed(items: list[dict[str, str]], title: str = "Test feed") -> str:
+    return rss(items, title=title)
 
 
 def story_config(tmp_path: Path, server: FeedServer, hook: WebhookReceiver, **rules: str) -> Path:
     rules.setdefault("scam", RULE)
+    sources = {
+        name: {"type": "rss", "url": server.url(f"/{name}")}
+        for name in ("khmer-times", "camboja", "wire-copy")
+    }
+    sources["khmer-times"]["title"] = "Khmer Times"
     return write_config(
         tmp_path,
-        sources={
-            name: {"type": "rss", "url": server.url(f"/{name}")}
-            for name in ("khmer-times", "camboja", "wire-copy")
-        },
+        sources=sources,
         rules={name: {"query": query, "channels": ["hook"]} for name, query in rules.items()},
         channels={"hook": {"type": "webhook", "url": hook.url}},
     )
@@ -85,7 +88,8 @@ def test_stories_copies_in_several_feeds_alert_once_per_channel(
                     "description": WIRE.replace("Tuesday night", "Tuesday")
                     + " Read more: camboja.example",
                 }
-            ]
+            ],
+            title="CamboJA News",
         ),
     )
     http_server.add(
@@ -110,7 +114,10 @@ def test_stories_copies_in_several_feeds_alert_once_per_channel(
     assert len(titles) == 2, titles
     assert "Poipet casino raided" in titles
     raid = next(r.json() for r in requests if "Sihanoukville" in r.json()["article"]["title"])
-    assert raid["also_reported_by"] == ["camboja"]
+    # Outlets by their display names: the configured title, else the feed's own.
+    assert raid["article"]["source"] == "khmer-times"
+    assert raid["article"]["source_title"] == "Khmer Times"
+    assert raid["also_reported_by"] == ["CamboJA News"]
     db = tmp_path / "newswatch.db"
     # The exact copy under a new URL is not stored; the lightly edited copy joins the story.
     urls = {r["url"] for r in db_rows(db, "SELECT url FROM articles")}
@@ -124,8 +131,11 @@ def test_stories_copies_in_several_feeds_alert_once_per_channel(
     listing = newswatch("stories", "--since", "7d", config=config)
     assert listing.returncode == 0, listing.stderr
     assert "khmer-times" in listing.stdout and "camboja" in listing.stdout
+    # Times in the service's zone (UTC here), with the zone shown.
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC  ", listing.stdout), listing.stdout
     data = json.loads(newswatch("stories", "--json", config=config).stdout)
     assert sorted(s["articles"] for s in data) == [1, 2]
+    assert all(s["last_seen"].endswith("+00:00") for s in data)
 
 
 def test_stories_later_copy_shows_other_outlets_and_revision_alerts_only_when_newly_matching(
@@ -178,3 +188,61 @@ def test_stories_later_copy_shows_other_outlets_and_revision_alerts_only_when_ne
     again = newswatch("once", config=config)
     assert "new 0" in again.stdout
     assert len(webhook_receiver.requests) == 2
+
+
+def test_stories_short_summary_under_reworded_headline_alerts_once(
+    tmp_path, http_server, webhook_receiver
+):
+    # Issue 11: feed summaries are short; a second outlet re-titled the same item.
+    summary = (
+        "Police in Preah Sihanouk province on Tuesday rescued 40 Indonesian nationals who said"
+        " they had been trafficked from Indonesia and forced to work for an online scam"
+        " operation in Ochheuteal commune."
+    )
+    other_raid = summary.replace("Tuesday", "Thursday").replace("40 Indonesian", "23 Thai")
+    http_server.add(
+        "/khmer-times",
+        feed(
+            [
+                {
+                    "title": "Police rescue 40 Indonesians from Sihanoukville compound",
+                    "link": "https://kt.example/40-indonesians",
+                    "description": summary,
+                }
+            ]
+        ),
+    )
+    http_server.add(
+        "/camboja",
+        feed(
+            [
+                {
+                    "title": "40 Indonesians freed from Sihanoukville scam compound",
+                    "link": "https://camboja.example/story/40",
+                    "description": summary,
+                }
+            ]
+        ),
+    )
+    http_server.add(
+        "/wire-copy",
+        feed(
+            [
+                {
+                    "title": "Police rescue 23 Thais from Sihanoukville compound",
+                    "link": "https://wire.example/23-thais",
+                    "description": other_raid,
+                }
+            ]
+        ),
+    )
+    config = story_config(tmp_path, http_server, webhook_receiver)
+    assert newswatch("once", config=config).returncode == 0
+
+    requests = webhook_receiver.wait_for(2)
+    assert sorted(r.json()["article"]["title"][:20] for r in requests) == [
+        "Police rescue 23 Tha",
+        "Police rescue 40 Ind",
+    ]
+    data = json.loads(newswatch("stories", "--json", config=config).stdout)
+    assert sorted(s["articles"] for s in data) == [1, 2]

@@ -19,7 +19,6 @@ from crawler.models import Article
 from crawler.store import store_articles
 from scheduler.config import load_config
 from scheduler.health import (
-    HealthServer,
     HealthState,
     loop_health,
     parse_address,
@@ -32,6 +31,7 @@ from scheduler.polling import PollSummary
 from scheduler.service import Service
 from scheduler.wiring import build_runtime
 from tests.clirunner import write_config
+from tests.webkit import health_server
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -54,10 +54,10 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 @pytest.fixture
-def server():
+def server(loop_thread):
     state = {"value": HealthState(True, "ok: last poll 3s ago")}
     metrics = Metrics(sources=["kt"], rules=["scam"])
-    with HealthServer("127.0.0.1", 0, lambda: state["value"], metrics) as running:
+    with health_server(loop_thread, lambda: state["value"], metrics) as running:
         yield running, state, metrics
 
 
@@ -80,11 +80,11 @@ def test_health_503_with_the_reason_when_polls_stopped(server):
     assert body == "no poll has finished for 1200s (allowed: 300s)\n"
 
 
-def test_health_broken_probe_is_a_503_not_a_crash():
+def test_health_broken_probe_is_a_503_not_a_crash(loop_thread):
     def probe() -> HealthState:
         raise RuntimeError("database gone")
 
-    with HealthServer("127.0.0.1", 0, probe) as running:
+    with health_server(loop_thread, probe) as running:
         status, body = get(running.url("/healthz"))
         assert status == 503 and "database gone" in body
         assert get(running.url("/metrics"))[0] == 404
@@ -126,7 +126,7 @@ def test_health_metrics_registries_are_separate():
     assert ("newswatch_matches_total", (("rule", "scam"),)) not in samples(second.render().decode())
 
 
-def test_health_deliveries_gauge_is_read_from_the_outbox(tmp_path):
+def test_health_deliveries_gauge_is_read_from_the_outbox(tmp_path, loop_thread):
     db_path = tmp_path / "n.db"
     metrics = Metrics(db_path)
     # No database yet: the scrape still works, without the gauge.
@@ -140,7 +140,7 @@ def test_health_deliveries_gauge_is_read_from_the_outbox(tmp_path):
             outbox.record_match(db, rule="r", article_id=article_id, hits=[], channels=["box"])
     outbox.mark_sent(db, outbox.due_deliveries(db)[0].id)
     db.close()
-    with HealthServer("127.0.0.1", 0, lambda: HealthState(True, "ok"), metrics) as running:
+    with health_server(loop_thread, lambda: HealthState(True, "ok"), metrics) as running:
         _, text = get(running.url("/metrics"))
     found = samples(text)
     assert found[("newswatch_deliveries", (("state", "pending"),))] == 1
@@ -148,26 +148,27 @@ def test_health_deliveries_gauge_is_read_from_the_outbox(tmp_path):
     assert found[("newswatch_deliveries", (("state", "failed"),))] == 0
 
 
-def test_health_server_stops_cleanly_and_frees_the_port():
-    running = HealthServer("127.0.0.1", 0, lambda: HealthState(True, "ok"))
-    running.start()
-    port = running.port
-    assert get(running.url("/healthz"))[0] == 200
-    running.stop()
+def test_health_server_stops_cleanly_and_frees_the_port(loop_thread):
+    with health_server(loop_thread, lambda: HealthState(True, "ok")) as running:
+        port = running.port
+        assert get(running.url("/healthz"))[0] == 200
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     # The same port can be served again at once.
-    with HealthServer("127.0.0.1", port, lambda: HealthState(True, "again")) as again:
+    with health_server(loop_thread, lambda: HealthState(True, "again"), port=port) as again:
         assert get(again.url("/healthz")) == (200, "again\n")
 
 
-def test_health_port_in_use_is_a_clear_error():
+def test_health_port_in_use_is_a_clear_error(loop_thread):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        server = HealthServer("127.0.0.1", taken.getsockname()[1], lambda: HealthState(True, ""))
-        with pytest.raises(NewswatchError, match=r"cannot serve health checks on 127\.0\.0\.1"):
-            server.start()
+        port = taken.getsockname()[1]
+        with (
+            pytest.raises(NewswatchError, match=r"cannot listen on 127\.0\.0\.1"),
+            health_server(loop_thread, lambda: HealthState(True, ""), port=port),
+        ):
+            pass
 
 
 @pytest.mark.parametrize(

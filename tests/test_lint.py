@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alerts.errors import QueryError
-from alerts.rules.lint import lint_rule
+from alerts.rules.lint import lint_rule, word_form_warnings
 from alerts.rules.matcher import Document, Matcher
 from alerts.rules.rule import Rule
 
@@ -88,3 +88,45 @@ def test_lint_rule_never_match_agrees_with_matcher() -> None:
 def test_lint_rule_raises_on_malformed_rule() -> None:
     with pytest.raises(QueryError, match="rule 'r': query: unclosed"):
         lint_rule(Rule("r", "(scam"))
+
+
+@pytest.mark.parametrize(
+    ("query", "word", "forms"),
+    [
+        ("raid AND Poipet", "raid", "raids, raided or raiding"),
+        ("crackdown AND Cambodia", "crackdown", "crackdowns"),
+        ("title:scam", "scam", "scams, scammed or scamming"),
+    ],
+)
+def test_word_form_warnings_bare_word_misses_its_forms(query: str, word: str, forms: str) -> None:
+    (warning,) = word_form_warnings(Rule("r", query))
+    assert warning.startswith(f"'{word}' matches that exact word only, not {forms}:")
+    assert f"write {word}* " in warning
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "raid* AND Poipet",  # the prefix covers every form
+        "traffick* OR industry",  # an author who writes prefixes chose the exact word
+        "raid OR raids",  # the author thought about forms
+        "kidnapping OR trafficked",  # already inflected forms
+        "Poipet OR Sihanoukville OR 西港",  # names, other scripts
+        "China AND Raid",  # capitalised words are taken for names
+        "NOT raid",  # excluded words are not the point
+        '"police raid"',  # a phrase is deliberate
+        "url:raid OR source:raid",  # names in URLs and sources
+        "the",  # common words have their own warning
+    ],
+)
+def test_word_form_warnings_quiet_when_forms_are_covered_or_irrelevant(query: str) -> None:
+    assert word_form_warnings(Rule("r", query)) == []
+
+
+def test_word_forms_table_knows_regular_forms() -> None:
+    from alerts.rules.wordforms import word_forms
+
+    assert word_forms("raid") == ("raids", "raided", "raiding")
+    assert word_forms("rescue") == ("rescues", "rescued", "rescuing")
+    assert "kidnapped" in word_forms("kidnap") and "kidnapping" in word_forms("kidnap")
+    assert word_forms("poipet") == () and word_forms("raided") == ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -286,7 +287,54 @@ def test_make_snippets_limit_keeps_densest_windows() -> None:
 
 def test_make_snippets_without_hits_uses_opening() -> None:
     doc = Document(title="Title", body="First sentence of the article. Second sentence here.")
-    (snippet,) = make_snippets(doc, [], width=35)
+    (snippet,) = make_snippets(doc, [], width=35, whole=0)
     assert snippet.text == "First sentence of the article." + ELLIPSIS
     assert snippet.highlights == ()
     assert make_snippets(Document(title="", body=""), []) == []
+
+
+FEED_SUMMARY = (
+    "Police in Preah Sihanouk province on Tuesday rescued 40 Indonesian nationals who said"
+    " they had been trafficked from Indonesia and forced to work for an online scam operation"
+    " in Ochheuteal commune."
+)
+
+
+def test_make_snippets_shows_a_short_summary_whole() -> None:
+    # Issue 11: a 180-character summary was cut at "trafficked from Indonesia and…".
+    doc = Document(title="Police rescue 40 Indonesians", body=FEED_SUMMARY)
+    rule = Rule("r", "traffick* AND scam")
+    (found,) = Matcher.build([rule]).match(doc)
+    (snippet,) = make_snippets(doc, found.hits)
+    assert snippet.text == FEED_SUMMARY
+    assert [snippet.text[a:b] for a, b in snippet.highlights] == ["trafficked", "scam"]
+    long_doc = Document(title="t", body=FEED_SUMMARY + " Filler sentence." * 40)
+    (found,) = Matcher.build([rule]).match(long_doc)
+    assert all(len(s.text) <= 162 for s in make_snippets(long_doc, found.hits))
+
+
+def test_make_snippets_can_leave_the_headline_out() -> None:
+    # Alerts show the headline already; a snippet of it would show it twice.
+    doc = Document(title="Police rescue 40 Indonesians", body=FEED_SUMMARY)
+    rule = Rule("r", "police OR scam")
+    (found,) = Matcher.build([rule]).match(doc)
+    assert make_snippets(doc, found.hits)[0].text == "Police rescue 40 Indonesians"
+    (snippet,) = make_snippets(doc, found.hits, fields=("body",))
+    assert snippet.text == FEED_SUMMARY
+    title_only = Document(title="Police rescue 40 Indonesians", body="")
+    (found,) = Matcher.build([rule]).match(title_only)
+    assert make_snippets(title_only, found.hits, fields=("body",)) == []
+
+
+@pytest.mark.parametrize("ending", ["...", "…", " […]", " [...]", "....", "…..."])
+def test_make_snippets_end_in_one_ellipsis(ending: str) -> None:
+    body = ("Workers said they were beaten and held for months" + ending + " ") * 12
+    hits = [
+        Hit("body", i, i + 6, "beaten") for i in range(len(body)) if body.startswith("beaten", i)
+    ]
+    for snippet in make_snippets(Document(title="", body=body), hits, width=60, whole=0):
+        piled = r"(?:\.|…|\])\s*…$|…\s*(?:\.|…|\[)$|^…\s*(?:\.|…|\[)"
+        assert not re.search(piled, snippet.text), snippet.text
+        assert [snippet.text[a:b] for a, b in snippet.highlights][0] == "beaten"
+    (whole,) = make_snippets(Document(title="", body="Workers were held" + ending), [])
+    assert whole.text == "Workers were held…"

@@ -204,3 +204,31 @@ def test_query_plans_detector_sees_a_full_scan(db):
     # The check itself: a query that must read every row is reported, through its alias.
     assert full_reads(db, "SELECT * FROM articles a WHERE a.title = 'x'") == ["SCAN a"]
     assert full_reads(db, "SELECT * FROM articles WHERE id = 1") == []
+
+
+def test_query_plans_of_the_web_pages_use_indexes(db, tmp_path):
+    from alerts.outbox.admin import list_entries
+    from crawler.store import daily_article_counts, story_members
+
+    run_paths(db, tmp_path)
+    week = MONDAY - timedelta(days=7)
+    with traced(db) as statements:
+        daily_article_counts(db, MONDAY - timedelta(days=14), shift_minutes=420)
+        matches.daily_match_counts(db, week, shift_minutes=420)
+        matches.recent_matches(db, matches.MatchFilter(rule="scam", since=week), limit=10)
+        story_members(db, [1, 2])
+        list_entries(db, state=("failed", "retrying"), limit=10)
+    problems = {s: reads for s in planned(statements) if (reads := full_reads(db, s))}
+    assert problems == {}
+
+
+def test_query_plans_newest_matches_walk_the_time_index_without_sorting(db):
+    """The list of matches reads newest first from matches(matched_at) and stops at the
+    page's end: no sort of the whole table, whatever the filter."""
+    for where in (matches.MatchFilter(), matches.MatchFilter(source="kt", language="en")):
+        with traced(db) as statements:
+            matches.recent_matches(db, where, limit=10)
+        (sql,) = planned(statements)
+        plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        assert any("matches_matched_at" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import alerts.rules
-from alerts.rules import lint, matcher, query, query_format, reference
+from alerts.rules import lint, matcher, query, query_format, reference, tryout
 from alerts.rules.compile import Literals, compile_node
 from alerts.rules.matcher import Document
 from alerts.rules.query import DEFAULT_FIELDS
@@ -79,6 +79,11 @@ WALKERS: dict[str, Callable[[Node], object]] = {
         node, DEFAULT_FIELDS, _reference_env()
     ),
     "alerts.rules.reference._positive": reference._positive,
+    "alerts.rules.lint._collect_words": lambda node: lint._collect_words(
+        node, DEFAULT_FIELDS, True, lint._Words([], set(), set())
+    ),
+    "alerts.rules.tryout._bare_terms": lambda node: list(tryout._bare_terms(node, positive=True)),
+    "alerts.rules.tryout._as_prefix": lambda node: tryout._as_prefix(node, Term("scam")),
 }
 
 

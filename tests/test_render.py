@@ -30,11 +30,21 @@ GOLDEN = Path(__file__).resolve().parent / "data" / "render"
 REGEN = os.environ.get("NEWSWATCH_REGEN_GOLDEN") == "1"
 
 KHMER_TITLE = "ប៉ូលិសវាយឆ្មក់​ទីតាំង​បោកប្រាស់​តាម​អនឡាញ​នៅ​ក្រុង​ព្រះសីហនុ"
+URDU_TEXT = (
+    "پولیس نے سیہانوک ویل میں آن لائن فراڈ کے ایک مرکز پر چھاپہ مار کر"
+    " سینکڑوں پاکستانیوں کو بازیاب کرایا"
+)
 
 
 ENGLISH_TEXT = (
     "Police on Friday raided a suspected online scam compound in Sihanoukville, freeing "
     "more than 200 workers who said they had been trafficked and held against their will."
+)
+
+FEED_SUMMARY = (
+    "Police in Preah Sihanouk province on Tuesday rescued 40 Indonesian nationals who said"
+    " they had been trafficked from Indonesia and forced to work for an online scam operation"
+    " in Ochheuteal commune."
 )
 
 GOLDEN_CASES = {
@@ -59,7 +69,7 @@ GOLDEN_CASES = {
             URDU_TITLE,
             language="ur",
             source="BBC Urdu",
-            snippets=(snip(URDU_TITLE, "فراڈ"),),
+            snippets=(snip(URDU_TEXT, "فراڈ"),),
             also=("Dawn",),
         ),
         "Asia/Karachi",
@@ -75,6 +85,20 @@ GOLDEN_CASES = {
         "UTC",
     ),
     "undated": (make_alert(published=None, also=()), "Europe/London"),
+    # Issue 11: a 180-character feed summary, a title hit, a source with a display name.
+    "feed_summary": (
+        make_alert(
+            "Police rescue 40 Indonesians from Sihanoukville compound",
+            summary=FEED_SUMMARY,
+            snippets=(snip(FEED_SUMMARY, "trafficked", "scam"),),
+            source="local-wire",
+            source_title="Khmer Times",
+            also=("Cambodia News Gazette",),
+            alert_id="4",
+            key="scam-compounds.5.mail",
+        ),
+        "Asia/Phnom_Penh",
+    ),
 }
 
 
@@ -156,6 +180,48 @@ def test_normalize_highlights_clamps_sorts_and_merges() -> None:
     assert normalize_highlights(Snippet("0123456789abcdef", spans)) == [(0, 2), (5, 15)]
 
 
+def test_render_shows_the_headline_once_and_the_short_summary_whole() -> None:
+    # Issue 11: the headline came again as the first snippet; the summary was cut at 160.
+    rendered = render_message(GOLDEN_CASES["feed_summary"][0])
+    assert rendered.text.count("Police rescue 40 Indonesians") == 1
+    assert "Ochheuteal commune." in rendered.text
+    assert "…" not in rendered.text.split("-- ")[0]
+    assert rendered.html.count("Police rescue 40 Indonesians") == 2  # <title>, headline
+
+
+def test_render_shows_the_sources_display_name() -> None:
+    rendered = render_message(GOLDEN_CASES["feed_summary"][0])
+    assert "Source:     Khmer Times" in rendered.text
+    assert "local-wire" not in rendered.text and "local-wire" not in rendered.html
+
+
+def test_render_footer_names_the_alert_id_and_how_to_mute() -> None:
+    rendered = render_message(GOLDEN_CASES["feed_summary"][0])
+    footer = rendered.text.split("\n-- \n")[1]
+    assert footer.startswith('newswatch alert 4, rule "scam-crackdown"')
+    assert "scam-compounds.5.mail" not in rendered.text + rendered.html
+    assert "newswatch mute scam-crackdown --for 7d" in footer
+    assert "newswatch mute scam-crackdown --for 7d" in rendered.html
+
+
+def test_render_drops_a_summary_that_only_repeats_the_headline() -> None:
+    title = "Police rescue 40 Indonesians from Sihanoukville compound - Khmer Times"
+    echo = "Police rescue 40 Indonesians from Sihanoukville compound\u00a0\u00a0Khmer Times"
+    for alert in (
+        make_alert(title, summary=echo),
+        make_alert(title, summary=echo, snippets=(snip(echo, "Police"),)),
+    ):
+        assert render_message(alert).text.count("Police rescue 40") == 1
+
+
+def test_render_hides_no_text() -> None:
+    # Invisible preheaders score in spam filters (FONT_INVIS_*, HTML_FONT_LOW_CONTRAST).
+    for alert, zone in GOLDEN_CASES.values():
+        html = render_message(alert, timezone=zone).html
+        assert "display:none" not in html.replace(" ", "")
+        assert "max-height:0" not in html.replace(" ", "")
+
+
 def test_render_summary_stands_in_when_there_are_no_snippets() -> None:
     rendered = render_message(make_alert(summary="Officers\n\nraided a compound."))
     assert "Officers raided a compound." in rendered.text
@@ -217,11 +283,24 @@ def test_build_email_message_id_is_stable_and_derived_from_key() -> None:
     first = build_email(alert, sender="nw@example.org", to=["a@example.org"])
     second = build_email(alert, sender="nw@example.org", to=["b@example.org"])
     assert (
-        first["Message-ID"]
-        == second["Message-ID"]
-        == "<scam-crackdown.42.team-mail@newswatch.invalid>"
+        first["Message-ID"] == second["Message-ID"] == "<scam-crackdown.42.team-mail@example.org>"
     )
     assert _parse(first)["X-Newswatch-Key"] == "scam-crackdown.42.team-mail"
+
+
+@pytest.mark.parametrize(
+    ("sender", "domain"),
+    [
+        ("Newswatch <newswatch@Alerts.Example.org>", "alerts.example.org"),
+        ("nw@bücher.de", "xn--bcher-kva.de"),
+        ("nw@localhost", "localhost"),
+        ("nw@[192.0.2.1]", "newswatch.invalid"),
+    ],
+)
+def test_build_email_message_id_domain_is_the_senders(sender: str, domain: str) -> None:
+    # Spam filters score a Message-ID whose domain has nothing to do with the sender.
+    msg = build_email(make_alert(), sender=sender, to=["a@example.org"])
+    assert msg["Message-ID"] == f"<scam-crackdown.42.team-mail@{domain}>"
 
 
 @pytest.mark.parametrize(
@@ -318,11 +397,13 @@ def test_webhook_payload_has_the_v1_shape() -> None:
         "version": 1,
         "type": "match",
         "id": "scam-crackdown.42.team-mail",
+        "alert_id": "57",
         "rule": "scam-crackdown",
         "article": {
             "url": "https://www.example.org/news/police-raid-compound?id=7&lang=en",
             "title": "Police raid compound in Sihanoukville",
             "source": "Khmer Times",
+            "source_title": "Khmer Times",
             "published": "2024-05-03T14:05:00+07:00",
             "fetched": "2024-05-03T15:00:00+07:00",
             "summary": "Officers raided a compound in Sihanoukville on Friday.",

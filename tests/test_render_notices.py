@@ -30,6 +30,7 @@ CASES = {
         (DigestSection("scam", (notice_alert(HOSTILE),)),),
         until=datetime(2026, 11, 21, 4, tzinfo=UTC),
         since=datetime(2026, 11, 21, 3, tzinfo=UTC),
+        id="n5",
     ),
 }
 
@@ -86,7 +87,7 @@ def test_render_digest_caps_each_rule_and_counts_the_rest() -> None:
 def test_email_for_digest_has_stable_id_and_kind_headers() -> None:
     msg = email_for(make_digest(), sender="nw@example.org", to=["a@example.org"])
     parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
-    assert parsed["Message-ID"] == "<digest.3.hook@newswatch.invalid>"
+    assert parsed["Message-ID"] == "<digest.3.hook@example.org>"
     assert parsed["X-Newswatch-Kind"] == "digest"
     assert parsed["X-Newswatch-Rule"] == "gambling, scam, quiet"
     ops = email_for(make_ops(), sender="nw@example.org", to=["a@example.org"])

@@ -128,7 +128,7 @@ def test_once_reports_a_broken_feed_once_and_its_recovery(tmp_path, http_server:
     )
     for _ in range(3):
         result = newswatch("once", config=config)
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 3, result.stderr  # its only source failed
     (broken,) = read_mbox(tmp_path / "ops.mbox")
     assert broken["Subject"] == "[newswatch] Source kt is not working"
     assert "HTTP 404" in text_of(broken)

@@ -18,7 +18,7 @@ from crawler.db import open_database
 from crawler.db import write_transaction as transaction
 from crawler.errors import StoreError
 from crawler.models import Article
-from crawler.store import record_poll, store_articles, sync_sources
+from crawler.store import record_feed_title, record_poll, store_articles, sync_sources
 from scheduler.config import load_config
 from scheduler.status import (
     approximate,
@@ -48,7 +48,12 @@ def make_config(folder: Path) -> Path:
         folder,
         service={"interval": "15m", "timezone": "Asia/Phnom_Penh"},
         sources={
-            "khmer-times": {"type": "rss", "url": "https://kt.example.org/feed", "interval": "10m"},
+            "khmer-times": {
+                "type": "rss",
+                "url": "https://kt.example.org/feed",
+                "interval": "10m",
+                "title": "Khmer Times",
+            },
             "camboja": {"type": "rss", "url": "https://cn.example.org/feed"},
             "broken": {"type": "rss", "url": "https://down.example.org/feed"},
             "fresh": {"type": "rss", "url": "https://new.example.org/feed"},
@@ -86,6 +91,8 @@ def fill(db_path: Path) -> None:
             for name in ("khmer-times", "camboja", "broken", "fresh", "weekly")
         ],
     )
+    # Without a configured title, a source is shown by its feed's own.
+    record_feed_title(db, "camboja", "CamboJA News")
     recent = [article(n, "khmer-times", NOW - timedelta(hours=n)) for n in (1, 2, 3)]
     older = [article(n, "khmer-times", NOW - timedelta(days=3, hours=n)) for n in (4, 5)]
     ids = store_articles(db, [*recent, *older, article(6, "camboja", NOW - timedelta(hours=30))])
@@ -195,6 +202,26 @@ def test_status_figures_from_the_database(filled):
     db_file = filled.service.database
     assert status.database == db_file and status.database_bytes == db_file.stat().st_size
     assert status.schema_version == schema.LATEST
+
+
+def test_status_one_failure_waiting_one_interval_is_not_backing_off(filled):
+    db = open_database(filled.service.database)
+    # camboja (15 min interval) fails once; its next poll is the ordinary one.
+    record_poll(
+        db,
+        "camboja",
+        status=500,
+        error="HTTP 500",
+        next_due=NOW + timedelta(minutes=15),
+        when=NOW,
+    )
+    db.close()
+    status = gather_status(filled, NOW)
+    camboja = next(s for s in status.sources if s.name == "camboja")
+    assert camboja.failures == 1 and not camboja.backing_off
+    assert camboja.next_poll == NOW + timedelta(minutes=15)
+    row = next(line for line in render_table(status).splitlines() if line.startswith("camboja"))
+    assert "backing off" not in row and "(in 15m)" in row
 
 
 def test_status_leaves_the_database_untouched(filled):

@@ -13,13 +13,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("crawler", "alerts", "scheduler")
-CRAWLER_TABLES = {"sources", "articles", "stories", "story_signatures", "story_bands", "story_meta"}
+CRAWLER_TABLES = {
+    "sources",
+    "articles",
+    "stories",
+    "story_signatures",
+    "story_bands",
+    "story_briefs",
+    "story_meta",
+}
 ALERT_TABLES = {"matches", "outbox", "notices", "digest_runs", "mutes", "source_health"}
 STORE_MODULES = {
     "crawler/db.py": set(),  # connections, transactions, PRAGMAs: no table
     "crawler/schema.py": CRAWLER_TABLES | ALERT_TABLES,  # declares them all
     "crawler/store.py": {"sources", "articles"},
-    "crawler/story_store.py": {"stories", "story_signatures", "story_bands", "story_meta"},
+    "crawler/story_store.py": {
+        "stories",
+        "story_signatures",
+        "story_bands",
+        "story_briefs",
+        "story_meta",
+    },
     "alerts/outbox/store.py": {"matches", "outbox"},
     "alerts/outbox/matches.py": set(),  # reads only
     "alerts/outbox/notices.py": {"notices", "digest_runs", "outbox"},  # a digest's alerts

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 
 from crawler.db import open_database
 from crawler.models import Article
 from crawler.store import (
     load_source_state,
+    record_feed_title,
     record_poll,
+    source_titles,
     store_articles,
     sync_sources,
     unmatched_articles,
@@ -60,3 +63,41 @@ def test_store_records_polls_and_keeps_validators_on_failure(tmp_path):
     # A changed URL drops the validators, which belong to the old URL.
     sync_sources(db, [("kt", "rss", "https://a.org/new-feed")])
     assert load_source_state(db, "kt").etag is None
+
+
+def test_source_titles_prefer_configured_title_then_feed_title(tmp_path):
+    db = open_database(tmp_path / "n.db")
+    feeds = [("kt", "rss", "https://a.org/feed"), ("local-wire", "rss", "https://b.org/feed")]
+    sync_sources(db, feeds, titles={"kt": "Khmer Times"})
+    assert source_titles(db, ["kt", "local-wire", "gone"]) == {
+        "kt": "Khmer Times",
+        "local-wire": "local-wire",
+        "gone": "gone",
+    }
+    record_feed_title(db, "local-wire", "  Cambodia\nNews   Gazette ")
+    record_feed_title(db, "kt", "Khmer Times - Latest News")
+    record_feed_title(db, "kt", None)
+    assert source_titles(db, ["kt", "local-wire"]) == {
+        "kt": "Khmer Times",
+        "local-wire": "Cambodia News Gazette",
+    }
+    # A title removed from the configuration falls back to the feed's own.
+    sync_sources(db, feeds, titles={})
+    assert source_titles(db, ["kt"]) == {"kt": "Khmer Times - Latest News"}
+
+
+def test_open_database_adds_title_columns_to_an_earlier_sources_table(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE sources (name TEXT PRIMARY KEY, type TEXT NOT NULL, url TEXT NOT NULL,"
+        " etag TEXT, last_modified TEXT, last_status INTEGER, last_error TEXT, last_poll TEXT,"
+        " last_success TEXT, last_new TEXT, next_due TEXT, failures INTEGER, polls INTEGER,"
+        " articles INTEGER)"
+    )
+    conn.execute("INSERT INTO sources (name, type, url) VALUES ('kt', 'rss', 'https://a.org/f')")
+    conn.commit()
+    conn.close()
+    db = open_database(path)
+    record_feed_title(db, "kt", "Khmer Times")
+    assert source_titles(db, ["kt"]) == {"kt": "Khmer Times"}

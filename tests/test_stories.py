@@ -12,11 +12,12 @@ import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler import signatures
+from crawler import schema, signatures
 from crawler.db import open_database
 from crawler.errors import StoreError
 from crawler.shingles import shingle, strip_boilerplate
 from crawler.stories import MIN_SHINGLES, StoryAssignment, StoryIndex, similarity
+from crawler.story_store import BRIEF_BANDS
 from tests.corpus import CORPUS, corpus_text
 
 SEED = CORPUS.parent / "seed" / "casino-org-2022-03-11-cambodia-crackdown.txt"
@@ -66,9 +67,24 @@ def index(db: sqlite_utils.Database) -> StoryIndex:
     return StoryIndex(db)
 
 
-def _assign(index: StoryIndex, article_id: int, title: str, text: str) -> StoryAssignment:
+def _assign(
+    index: StoryIndex,
+    article_id: int,
+    title: str,
+    text: str,
+    *,
+    source: str | None = None,
+    links: tuple[str, ...] = (),
+) -> StoryAssignment:
     with index.db.atomic():
-        return index.assign(article_id, title=title, text=text)
+        return index.assign(article_id, title=title, text=text, source=source, links=links)
+
+
+def _lsh_rows(db: sqlite_utils.Database) -> int:
+    """Rows of the similarity bands of long texts (not the briefs' keys)."""
+    return db.execute("SELECT count(*) FROM story_bands WHERE band < ?", [BRIEF_BANDS]).fetchone()[
+        0
+    ]
 
 
 def test_assign_first_article_starts_story(index: StoryIndex, db: sqlite_utils.Database) -> None:
@@ -79,7 +95,7 @@ def test_assign_first_article_starts_story(index: StoryIndex, db: sqlite_utils.D
     story = db["stories"].get(result.story_id)
     assert story["first_article"] == 7
     assert story["title"] == "Raid in Sihanoukville"
-    assert db["story_bands"].count == signatures.BANDS
+    assert _lsh_rows(db) == signatures.BANDS
 
 
 def test_assign_syndicated_copy_joins_story(index: StoryIndex) -> None:
@@ -169,12 +185,12 @@ def test_story_index_persists_across_restart(tmp_path: Path) -> None:
     db.close()
 
     reopened = open_database(path)
-    bands_before = reopened["story_bands"].count
+    bands_before = _lsh_rows(reopened)
     index = StoryIndex(reopened)
-    assert reopened["story_bands"].count == bands_before
+    assert _lsh_rows(reopened) == bands_before
     copy = _assign(index, 3, "Raid, copied", RAID_TUESDAY + " The investigation continues.")
     assert (copy.story_id, copy.similar_to) == (first.story_id, 1)
-    assert reopened["story_bands"].count == bands_before + signatures.BANDS
+    assert _lsh_rows(reopened) == bands_before + signatures.BANDS
     reopened.close()
 
 
@@ -246,22 +262,160 @@ def test_assign_exact_short_copy_joins_by_fingerprint(index: StoryIndex) -> None
     assert (copy.story_id, copy.similar_to, copy.similarity) == (first.story_id, 1, 1.0)
 
 
-def test_assign_short_items_never_join_by_similarity(index: StoryIndex) -> None:
-    summary = (
-        "Police in Preah Sihanouk province on {day} rescued 40 Indonesian nationals from a"
-        " compound in {place}, provincial police said."
-    )
-    title = "Police rescue 40 Indonesians from Sihanoukville compound"
-    first = _assign(index, 1, title, summary.format(day="Tuesday", place="Ochheuteal commune"))
+SHORT_SUMMARY = (
+    "Police in Preah Sihanouk province on {day} rescued 40 Indonesian nationals from a"
+    " compound in {place}, provincial police said."
+)
+SHORT_TITLE = "Police rescue 40 Indonesians from Sihanoukville compound"
+
+
+def test_assign_short_template_item_of_another_raid_stays_apart(index: StoryIndex) -> None:
+    summary = SHORT_SUMMARY.format(day="Tuesday", place="Ochheuteal commune")
+    first = _assign(index, 1, SHORT_TITLE, summary, source="khmer-times")
     # One template, another raid: similar enough to look like a copy at this length.
-    other = _assign(index, 2, title, summary.format(day="Friday", place="Kampenh commune"))
-    # Same summary under a rewritten headline: joins only with enough text to compare.
-    retitled = _assign(
-        index, 3, "40 Indonesians freed", summary.format(day="Tuesday", place="Ochheuteal commune")
+    other_summary = SHORT_SUMMARY.format(day="Friday", place="Kampenh commune")
+    other = _assign(index, 2, SHORT_TITLE, other_summary, source="post")
+    assert other.is_new_story and other.story_id != first.story_id
+    assert _lsh_rows(index.db) == 0
+
+
+def test_assign_short_summary_under_reworded_headline_joins(index: StoryIndex) -> None:
+    # Issue 11: a second outlet carried the summary under its own headline.
+    summary = SHORT_SUMMARY.format(day="Tuesday", place="Ochheuteal commune")
+    first = _assign(index, 1, SHORT_TITLE, summary, source="khmer-times")
+    copy = _assign(index, 2, "40 Indonesians freed", summary, source="gazette")
+    assert (copy.story_id, copy.similar_to, copy.similarity) == (first.story_id, 1, 1.0)
+    # A trimmed copy ("[...]" and WordPress's footer line) joins as well.
+    trimmed = (
+        summary[:90] + " [\u2026]\nThe post 40 Indonesians freed appeared first on Expat News."
     )
-    assert other.is_new_story and retitled.is_new_story
-    assert len({first.story_id, other.story_id, retitled.story_id}) == 3
-    assert index.db["story_bands"].count == 0
+    assert _assign(index, 3, "Raid frees 40", trimmed, source="expat").story_id == first.story_id
+
+
+def test_assign_one_outlets_repeated_description_does_not_join(index: StoryIndex) -> None:
+    description = (
+        "The latest news from Phnom Penh, updated throughout the day by the Capital Post newsroom."
+    )
+    first = _assign(
+        index,
+        1,
+        "Traffic police to fine riders without helmets",
+        description,
+        source="capital-post",
+    )
+    second = _assign(
+        index, 2, "Police arrest two over motorbike thefts", description, source="capital-post"
+    )
+    assert second.is_new_story and second.story_id != first.story_id
+
+
+def test_assign_headline_only_item_joins_item_with_summary(index: StoryIndex) -> None:
+    summary = SHORT_SUMMARY.format(day="Tuesday", place="Ochheuteal commune")
+    first = _assign(index, 1, SHORT_TITLE, summary, source="khmer-times")
+    # An aggregator's item: the headline with the outlet's name, a description repeating it.
+    aggregated = _assign(
+        index,
+        2,
+        SHORT_TITLE + " - Khmer Times",
+        SHORT_TITLE + "\u00a0\u00a0Khmer Times",
+        source="google-news",
+    )
+    assert aggregated.story_id == first.story_id
+
+
+def test_assign_same_article_behind_other_addresses_joins(index: StoryIndex) -> None:
+    summary = SHORT_SUMMARY.format(day="Tuesday", place="Ochheuteal commune")
+    first = _assign(
+        index,
+        1,
+        SHORT_TITLE,
+        summary,
+        source="khmer-times",
+        links=("https://www.khmertimeskh.com/501470001/police-rescue/", "501470001"),
+    )
+    # The mobile AMP page of the same article, fetched later under an updated headline.
+    mobile = _assign(
+        index,
+        2,
+        "Six Chinese managers arrested after Sihanoukville rescue",
+        "Six Chinese men were arrested on Tuesday when police freed the Indonesians.",
+        source="khmer-times-mobile",
+        links=("https://m.khmertimeskh.com/501470001/police-rescue/amp/",),
+    )
+    assert (mobile.story_id, mobile.similar_to) == (first.story_id, 1)
+    # A feed proxy's item whose GUID is the permalink another feed used as its link.
+    proxied = _assign(
+        index,
+        3,
+        "Sihanoukville rescue: managers held",
+        "Managers were held.",
+        source="proxy",
+        links=(
+            "https://feeds.feedburner.com/~r/kt/~3/k7Qm2xT0aZ4/",
+            "https://www.khmertimeskh.com/501470001/police-rescue/",
+        ),
+    )
+    assert proxied.story_id == first.story_id
+
+
+def test_assign_home_page_address_joins_nothing(index: StoryIndex) -> None:
+    # Broken feeds give every item the site's address as GUID: it names no article.
+    first = _assign(
+        index,
+        1,
+        "Flood closes schools",
+        "Schools shut after floods in the capital.",
+        links=("https://www.example.org/",),
+    )
+    other = _assign(
+        index,
+        2,
+        "Market fire",
+        "A fire destroyed forty stalls at a market.",
+        links=("https://example.org",),
+    )
+    assert other.is_new_story and other.story_id != first.story_id
+
+
+def test_assign_similar_brief_with_other_day_stays_apart(index: StoryIndex) -> None:
+    # Long enough for shingle similarity, which is above the threshold: the facts decide.
+    summary = (
+        "Police in Preah Sihanouk province on {day} rescued 40 Indonesian nationals who said"
+        " they had been trafficked from Jakarta and forced to work for an online scam"
+        " operation in a walled compound in Ochheuteal commune, where officers also seized"
+        " hundreds of mobile phones, dozens of computers and the scripts used to lure victims"
+        " into fake cryptocurrency investments, the provincial police said in a statement."
+    )
+    tuesday, thursday = summary.format(day="Tuesday"), summary.format(day="Thursday")
+    assert len(shingle(tuesday).shingles) >= MIN_SHINGLES
+    assert similarity(tuesday, thursday) >= 0.8
+    first = _assign(index, 1, SHORT_TITLE, tuesday, source="khmer-times")
+    other = _assign(index, 2, SHORT_TITLE, thursday, source="post")
+    assert other.is_new_story and other.story_id != first.story_id
+    copy = _assign(index, 3, "Indonesians freed", tuesday + " Read more", source="gazette")
+    assert copy.story_id == first.story_id
+
+
+def test_story_index_opens_database_of_earlier_version(tmp_path: Path) -> None:
+    # A database at schema version 2 (before feed items had rules) holding a story.
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    schema.upgrade(conn, schema.MIGRATIONS[:2])
+    old = sqlite_utils.Database(conn)
+    long_text = RAID_TUESDAY + "\n\n" + RAID_THURSDAY  # too long to be a feed item
+    _assign(StoryIndex(old), 1, "Raids", long_text)
+    conn.close()
+
+    reopened = open_database(path)
+    index = StoryIndex(reopened)
+    assert schema.schema_version(reopened.conn) == schema.LATEST
+    assert "story_briefs" in reopened.table_names()
+    copy = _assign(index, 2, "Raids, copied", long_text + " The investigation continues.")
+    assert (copy.story_id, copy.similar_to) == (1, 1)
+    summary = SHORT_SUMMARY.format(day="Tuesday", place="Ochheuteal commune")
+    first = _assign(index, 3, SHORT_TITLE, summary, source="a")
+    assert _assign(index, 4, "Retitled", summary, source="b").story_id == first.story_id
+    reopened.close()
 
 
 def test_assign_headline_only_items_stay_apart(index: StoryIndex) -> None:
@@ -356,3 +510,19 @@ def test_lsh_layout_finds_pairs_at_the_default_threshold() -> None:
     assert signatures.candidate_probability(0.7) > 0.98
     assert signatures.candidate_probability(0.2) < 0.03
     assert re.fullmatch(r"minhash-affine32-.*-v\d+", signatures.SCHEME)
+
+
+def test_assign_headline_only_item_fitting_two_stories_joins_neither(index: StoryIndex) -> None:
+    # Two outlets' own reports under one headline are two stories; an aggregator's
+    # headline-only item cannot tell which one it belongs to.
+    tuesday = SHORT_SUMMARY.format(day="Tuesday", place="Ochheuteal commune")
+    first = _assign(index, 1, SHORT_TITLE, tuesday, source="post")
+    other = _assign(
+        index, 2, SHORT_TITLE, "Forty Indonesians were freed on Tuesday, police said.", source="kt"
+    )
+    assert other.is_new_story
+    aggregated = _assign(
+        index, 3, SHORT_TITLE + " - Khmer Times", SHORT_TITLE + " Khmer Times", source="gn"
+    )
+    assert aggregated.is_new_story
+    assert len({first.story_id, other.story_id, aggregated.story_id}) == 3

@@ -109,7 +109,7 @@ def test_web_site_answering_429_backs_off_until_retry_after(tmp_path, http_serve
                     headers={"Retry-After": "3600"})  # fmt: skip
     config = configure(tmp_path, {"md": html_source(site)})
     result = newswatch("once", config=config)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # its only source failed
     assert "md: fetched 0, new 0, matched 0, errors 1 (HTTP 429" in result.stdout
     (row,) = db_rows(tmp_path / "newswatch.db", "SELECT * FROM sources WHERE name = 'md'")
     assert row["failures"] == 1 and row["last_status"] == 429
@@ -183,7 +183,7 @@ def test_web_full_text_page_answering_429_backs_the_feed_off(tmp_path, http_serv
         tmp_path, {"kt": {"type": "rss", "url": site.url("/feed"), "full_text": True}}
     )
     result = newswatch("once", config=config)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # its only source failed
     assert "kt: fetched 1, new 0, matched 0, errors 1 (HTTP 429" in result.stdout
     (row,) = db_rows(tmp_path / "newswatch.db", "SELECT * FROM sources WHERE name = 'kt'")
     wait = datetime.fromisoformat(row["next_due"]) - datetime.fromisoformat(row["last_poll"])

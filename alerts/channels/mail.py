@@ -39,14 +39,16 @@ class MailSettings(Protocol):
     sender: str
     to: tuple[str, ...]
     timeout: timedelta
+    mute_url: str | None
 
 
 class MailChannel(Channel):
     """Send each alert as one multipart (text + HTML) message to fixed recipients.
 
     ``timeout`` bounds every socket operation and the whole delivery. Templates in
-    ``template_dir`` replace the packaged ones of the same name. Settings are checked once,
-    when the configuration is loaded, not here.
+    ``template_dir`` replace the packaged ones of the same name. ``mute_url`` (http(s) or
+    mailto:, ``{rule}`` replaced) is sent as ``List-Unsubscribe``. Settings are checked
+    once, when the configuration is loaded, not here.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class MailChannel(Channel):
         timezone: str = "UTC",
         ssl_context: ssl.SSLContext | None = None,
         template_dir: Path | None = None,
+        mute_url: str | None = None,
     ) -> None:
         recipients = [to] if isinstance(to, str) else list(to)
         self.name = name
@@ -77,6 +80,7 @@ class MailChannel(Channel):
         self.timeout = timeout
         self.timezone = timezone
         self.template_dir = template_dir
+        self.mute_url = mute_url
         self._envelope_from = _address(sender)
         self._envelope_to = [_address(r) for r in recipients]
         self._ssl_context = ssl_context or ssl.create_default_context()
@@ -98,6 +102,7 @@ class MailChannel(Channel):
             timeout=settings.timeout.total_seconds(),
             timezone=context.timezone,
             template_dir=context.template_dir,
+            mute_url=settings.mute_url,
         )
 
     @property
@@ -114,6 +119,7 @@ class MailChannel(Channel):
                 to=self.to,
                 timezone=self.timezone,
                 template_dir=self.template_dir,
+                mute_url=self.mute_url,
             )
         except (RenderError, ValueError) as exc:
             raise DeliveryError(

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.cron import CronTrigger
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 # crontab numbers weekdays from Sunday = 0 (7 is Sunday too); APScheduler 3 from Monday = 0.
 _CRONTAB_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -25,6 +27,9 @@ def parse_cron(expr: str, timezone: str | tzinfo = "UTC") -> CronTrigger:
     Weekday numbers keep their crontab meaning (0 and 7 are Sunday, 1-5 Monday to Friday);
     APScheduler alone would shift them by one day. Raises ValueError naming the problem.
     """
+    # Imported here: loading a config without cron lines (``newswatch status``) skips it.
+    from apscheduler.triggers.cron import CronTrigger
+
     fields = expr.split()
     if len(fields) != 5:
         raise ValueError(

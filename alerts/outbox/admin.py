@@ -7,13 +7,25 @@ command cover both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from alerts.outbox.store import MUTED
 from crawler.db import Database, from_iso, to_iso, write_transaction
 
 NOTICE_PREFIX = "n"
+
+
+def alert_id(row_id: int) -> str:
+    """The ID of a single alert (an ``outbox`` row) as people see and give it: ``57``."""
+    return str(row_id)
+
+
+def notice_id(row_id: int) -> str:
+    """The ID of a digest or an operations alert (a ``notices`` row): ``n12``."""
+    return f"{NOTICE_PREFIX}{row_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +51,20 @@ class RetryResult:
     refused: list[str]
 
 
-def list_entries(db: Database, *, state: str | None = None, limit: int = 50) -> list[QueueEntry]:
-    """Alerts and notices, newest first, optionally only those in ``state``."""
-    where, params = ("WHERE o.state = ?", [state]) if state else ("", [])
+def list_entries(
+    db: Database, *, state: str | Sequence[str] | None = None, limit: int = 50
+) -> list[QueueEntry]:
+    """Alerts and notices, newest first, optionally only those in ``state`` (one or several)."""
+    states = [state] if isinstance(state, str) else list(state or ())
+    marks = ",".join("?" * len(states))
+    where, params = (f"WHERE o.state IN ({marks})", states) if states else ("", [])
     alert_rows = db.query(
         "SELECT o.id, o.state, o.attempts, o.next_attempt, o.digest_due, o.notice_id, "
         "o.last_error, o.rule, o.channel, o.created, a.title FROM outbox o "
         f"LEFT JOIN articles a ON a.id = o.article_id {where} ORDER BY o.id DESC LIMIT ?",
         [*params, limit],
     )
-    where = "WHERE state = ?" if state else ""
+    where = f"WHERE state IN ({marks})" if states else ""
     notice_rows = db.query(
         f"SELECT * FROM notices {where} ORDER BY id DESC LIMIT ?", [*params, limit]
     )
@@ -64,9 +80,9 @@ def _alert_entry(row: dict[str, Any]) -> QueueEntry:
         next_try = row["digest_due"]
     error = row["last_error"]
     if row["state"] == "bundled":
-        error = f"in digest {NOTICE_PREFIX}{row['notice_id']}"
+        error = f"in digest {notice_id(row['notice_id'])}"
     return QueueEntry(
-        id=str(row["id"]),
+        id=alert_id(row["id"]),
         state=row["state"],
         attempts=row["attempts"] or 0,
         next_try=from_iso(next_try),
@@ -81,7 +97,7 @@ def _alert_entry(row: dict[str, Any]) -> QueueEntry:
 def _notice_entry(row: dict[str, Any]) -> QueueEntry:
     pending = row["state"] in ("pending", "retrying")
     return QueueEntry(
-        id=f"{NOTICE_PREFIX}{row['id']}",
+        id=notice_id(row["id"]),
         state=row["state"],
         attempts=row["attempts"] or 0,
         next_try=from_iso(row["next_attempt"]) if pending else None,
@@ -140,3 +156,18 @@ def _parse_id(given: str) -> tuple[str, int | None]:
     if text.startswith(NOTICE_PREFIX):
         table, text = "notices", text[len(NOTICE_PREFIX) :]
     return table, int(text) if text.isdigit() else None
+
+
+def last_alert_id(db: Database) -> int:
+    """The highest outbox row id so far (0 when empty): a mark to find rows added later."""
+    row = next(iter(db.query("SELECT coalesce(max(id), 0) AS id FROM outbox")))
+    return int(row["id"])
+
+
+def muted_after(db: Database, mark: int) -> dict[str, int]:
+    """Alerts added after ``mark`` that were muted, counted by the reason recorded."""
+    sql = (
+        "SELECT last_error AS note, count(*) AS n FROM outbox WHERE id > ? AND state = ? "
+        "GROUP BY last_error ORDER BY last_error"
+    )
+    return {row["note"] or MUTED: row["n"] for row in db.query(sql, [mark, MUTED])}

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from crawler.db import Database, to_iso
+from alerts.outbox.store import load_hits
+from alerts.records import Hit
+from crawler.db import Database, from_iso, table_names, to_iso
 
 # Each arm of the UNION is one indexed lookup (articles by story, articles by URL), which
 # SQLite cannot do for a join on "story_id = ? OR url = ?".
@@ -95,3 +97,125 @@ def list_stories(
         )
         for row in db.query(sql, params)
     ]
+
+
+def matched_rules(db: Database) -> set[str]:
+    """Every rule name that has a recorded match (configured now or not)."""
+    if "matches" not in table_names(db):
+        return set()
+    return {row["rule"] for row in db.query("SELECT DISTINCT rule FROM matches")}
+
+
+def daily_match_counts(
+    db: Database, since: datetime, until: datetime | None = None, *, shift_minutes: int = 0
+) -> dict[str, dict[str, int]]:
+    """Per rule, matches per day from ``since`` (to ``until``); days are ``YYYY-MM-DD`` in a
+    zone ``shift_minutes`` ahead of UTC."""
+    # "+rule": read the days from the matched_at index, as rule_match_counts does.
+    sql = (
+        "SELECT rule, date(matched_at, ?) AS day, count(*) AS n FROM matches "
+        "WHERE matched_at >= ? AND matched_at < ? GROUP BY +rule, day"
+    )
+    counts: dict[str, dict[str, int]] = {}
+    end = to_iso(until) if until else "9999"
+    for row in db.query(sql, [f"{shift_minutes:+d} minutes", to_iso(since), end]):
+        counts.setdefault(row["rule"], {})[row["day"]] = row["n"]
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedArticle:
+    """One match with the article it matched, as the list of matches shows it."""
+
+    match_id: int
+    rule: str
+    matched_at: datetime
+    hits: tuple[Hit, ...]
+    article_id: int
+    source: str
+    title: str
+    url: str
+    language: str | None
+    published: datetime | None
+    story_id: int | None
+    body: str  # the text the rule matched: full text, else the summary
+
+    @property
+    def cursor(self) -> str:
+        """Where a page of matches ending with this one stops (see ``before``)."""
+        return f"{to_iso(self.matched_at)}~{self.match_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchFilter:
+    """Which matches to list; unset fields do not filter."""
+
+    rule: str | None = None
+    source: str | None = None
+    language: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def recent_matches(
+    db: Database, where: MatchFilter, *, before: str | None = None, limit: int = 50
+) -> list[MatchedArticle]:
+    """Matches newest first, with their articles; ``before`` is the ``cursor`` of the last
+    match of the previous page."""
+    clauses, params = _match_clauses(where)
+    if before:
+        stamp, _, number = before.rpartition("~")
+        if stamp and number.isdigit():
+            clauses.append("(m.matched_at, m.id) < (?, ?)")
+            params += [stamp, int(number)]
+    sql = (
+        "SELECT m.id, m.rule, m.matched_at, m.hits, a.id AS article_id, a.source, a.title, "
+        "a.url, a.language, a.published, a.story_id, coalesce(nullif(a.text, ''), a.summary) "
+        "AS body FROM matches m JOIN articles a ON a.id = m.article_id "
+        f"WHERE {' AND '.join(clauses) or '1'} ORDER BY m.matched_at DESC, m.id DESC LIMIT ?"
+    )
+    found = []
+    for row in db.query(sql, [*params, limit]):
+        matched_at = from_iso(row["matched_at"])
+        if matched_at is None:
+            continue
+        found.append(
+            MatchedArticle(
+                match_id=row["id"],
+                rule=row["rule"],
+                matched_at=matched_at,
+                hits=tuple(load_hits(row["hits"])),
+                article_id=row["article_id"],
+                source=row["source"],
+                title=row["title"] or "",
+                url=row["url"],
+                language=row["language"],
+                published=from_iso(row["published"]),
+                story_id=row["story_id"],
+                body=row["body"] or "",
+            )
+        )
+    return found
+
+
+def _match_clauses(where: MatchFilter) -> tuple[list[str], list[object]]:
+    clauses: list[str] = ["m.matched_at IS NOT NULL"]
+    params: list[object] = []
+    if where.rule:
+        clauses.append("m.rule = ?")
+        params.append(where.rule)
+    if where.source:
+        # "+": walk the matches newest first and stop at the page's end, rather than read
+        # every article of the source and sort their matches.
+        clauses.append("+a.source = ?")
+        params.append(where.source)
+    if where.language:
+        clauses.append("(a.language = ? OR a.language LIKE ?)")
+        params += [where.language, f"{where.language}-%"]
+    if where.since:
+        clauses.append("m.matched_at >= ?")
+        params.append(to_iso(where.since))
+    if where.until:
+        clauses.append("m.matched_at < ?")
+        params.append(to_iso(where.until))
+    return clauses, params

@@ -54,6 +54,7 @@ __all__ = [
     "MAX_RETRY_SECONDS",
     "Delivery",
     "Hit",
+    "count_deliveries",
     "delivery_key",
     "due_deliveries",
     "hold",
@@ -110,6 +111,12 @@ def record_match(
             ],
         )
     return int(match_id)
+
+
+def count_deliveries(db: Database, rule: str, article_id: int) -> int:
+    """How many deliveries (one per channel) the match of ``rule`` on an article has queued."""
+    sql = "SELECT count(*) AS n FROM outbox WHERE rule = ? AND article_id = ?"
+    return int(next(iter(db.query(sql, [rule, article_id])))["n"])
 
 
 def load_hits(raw: str | None) -> list[Hit]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from alerts.outbox.admin import alert_id, notice_id
 from alerts.outbox.notices import Notice
 from alerts.outbox.store import Delivery, bundled_deliveries
 from alerts.records import Alert, Digest, DigestSection, Hit, Notification, OpsAlert
@@ -11,7 +12,7 @@ from alerts.routing import document_for
 from alerts.rules.snippets import Snippet, make_snippets
 from crawler.db import Database, from_iso
 from crawler.models import Article
-from crawler.store import get_article, story_outlets
+from crawler.store import get_article, source_titles, story_outlets
 
 SAMPLE_TEXT = (
     "Police on Friday raided a suspected online scam compound in Sihanoukville, freeing "
@@ -25,13 +26,18 @@ def build_alert(db: Database, delivery: Delivery) -> Alert | None:
     if article is None:
         return None
     hits = [Hit(h.field, h.start, h.end, h.term) for h in delivery.hits]
-    snippets = tuple(make_snippets(document_for(article), hits))
+    # The message shows the headline itself: snippets come from the text only.
+    snippets = tuple(make_snippets(document_for(article), hits, fields=("body",)))
+    outlets = story_outlets(db, delivery.article_id)
+    titles = source_titles(db, [article.source, *outlets])
     return Alert(
         key=delivery.key,
         rule=delivery.rule,
         article=article,
         snippets=snippets,
-        also_reported_by=story_outlets(db, delivery.article_id),
+        also_reported_by=tuple(titles[name] for name in outlets),
+        id=alert_id(delivery.id),
+        source_title=titles[article.source],
     )
 
 
@@ -60,6 +66,7 @@ def build_digest(db: Database, notice: Notice) -> Digest:
         sections=tuple(sections),
         until=notice.created,
         since=notice.since,
+        id=notice_id(notice.id),
     )
 
 
@@ -81,6 +88,7 @@ def build_ops(notice: Notice) -> OpsAlert:
         url=payload.get("url"),
         since=from_iso(payload.get("since")),
         last_error=payload.get("last_error"),
+        id=notice_id(notice.id),
     )
 
 

@@ -32,8 +32,15 @@ WEBHOOK_VERSION = 1
 
 SUBJECT_TITLE_LIMIT = 120
 BODY_TITLE_LIMIT = 500
-SUMMARY_LIMIT = 400
+SUMMARY_LIMIT = 500
 SNIPPET_LIMIT = 10
+MUTE_FOR = "7d"
+# Words a text may add to the headline and still be only the headline (an aggregator's
+# description: the headline and the outlet's name).
+_TITLE_ECHO_EXTRA_WORDS = 4
+_WORDS = re.compile(r"\w+")
+# Where text is cut, its own trailing "...", "…" or "[…]" would pile up with the ellipsis.
+_TRAILING_MARKS = re.compile(r"(?:\s*(?:\.{2,}|…|\[\s*(?:…|\.{2,})\s*\]?))+\s*$")
 
 # C0/C1 controls and Unicode line/paragraph separators become spaces; bidi embeddings,
 # overrides and isolates are dropped, since an unbalanced one can visually reorder the
@@ -117,11 +124,13 @@ def webhook_payload(alert: Alert, *, timezone: str = "UTC") -> dict[str, Any]:
         "version": WEBHOOK_VERSION,
         "type": "match",
         "id": alert.key,
+        "alert_id": alert.id,
         "rule": alert.rule,
         "article": {
             "url": article.url,
             "title": clean_line(article.title),
             "source": article.source,
+            "source_title": clean_line(alert.source_title or article.source),
             "published": iso_time(article.published, zone),
             "fetched": iso_time(article.fetched, zone),
             "summary": article.summary,
@@ -162,7 +171,17 @@ def truncate(text: str, limit: int) -> str:
     # Never end on a combining mark or a Khmer coeng: it would attach to the ellipsis.
     while cut and unicodedata.category(cut[-1]).startswith("M"):
         cut = cut[:-1]
-    return cut.rstrip() + "…"
+    return _TRAILING_MARKS.sub("", cut).rstrip() + "…"
+
+
+def repeats_title(text: str, title: str) -> bool:
+    """Whether ``text`` is the headline again, perhaps with the outlet's name after it."""
+    words, headline = _WORDS.findall(text.casefold()), _WORDS.findall(title.casefold())
+    return (
+        bool(headline)
+        and words[: len(headline)] == headline
+        and (len(words) - len(headline) <= _TITLE_ECHO_EXTRA_WORDS)
+    )
 
 
 def normalize_highlights(snippet: Any) -> list[tuple[int, int]]:
@@ -230,14 +249,20 @@ def alert_context(alert: Alert, zone: ZoneInfo) -> dict[str, Any]:
     article = alert.article
     title = clean_line(article.title) or "(untitled)"
     snippets = [snippet_view(s) for s in alert.snippets[:SNIPPET_LIMIT]]
-    snippets = [s for s in snippets if s.segments]
-    summary = "" if snippets else truncate(clean_line(article.summary), SUMMARY_LIMIT)
+    # The headline is shown as such; a snippet or summary that only repeats it is dropped.
+    snippets = [s for s in snippets if s.segments and not repeats_title(s.plain, title)]
+    summary = ""
+    if not snippets and not repeats_title(article.summary, title):
+        summary = truncate(clean_line(article.summary), SUMMARY_LIMIT)
+    rule = clean_line(alert.rule)
     return {
         "key": alert.key,
-        "rule": clean_line(alert.rule),
+        "alert_id": alert.id,
+        "rule": rule,
+        "mute_command": f"newswatch mute {rule} --for {MUTE_FOR}",
         "title": truncate(title, BODY_TITLE_LIMIT),
         "short_title": truncate(title, SUBJECT_TITLE_LIMIT),
-        "source": clean_line(article.source),
+        "source": clean_line(alert.source_title or article.source),
         "url": article.url,
         "link": article.url if urlsplit(article.url).scheme in ("http", "https") else None,
         "published": display_time(article.published, zone),

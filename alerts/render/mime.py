@@ -17,8 +17,12 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
+# Only when the sender's address gives no usable domain.
 MESSAGE_ID_DOMAIN = "newswatch.invalid"
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/?^_`{|}~.-]")
+_DOMAIN = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
 
 
 class _MailPolicy(email.policy.EmailPolicy):
@@ -29,7 +33,9 @@ class _MailPolicy(email.policy.EmailPolicy):
     encoded words, cut only between characters, so decoding restores it exactly. Titles
     that merely look like encoded words are encoded too, so readers show them literally.
     ASCII subjects are folded at spaces; the standard folder sometimes breaks right after
-    ``Subject:``, which leaves a leading space in what readers show.
+    ``Subject:``, which leaves a leading space in what readers show. ``List-Unsubscribe``
+    holds one address that cannot be folded anyway, so it stays on its line (it is ASCII:
+    the channel's setting is checked, the rule name percent-encoded).
     """
 
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
@@ -41,6 +47,8 @@ class _MailPolicy(email.policy.EmailPolicy):
         return super().header_store_parse(name, value)
 
     def fold(self, name: str, value: Any) -> str:
+        if name.lower() == "list-unsubscribe" and str(value).isascii():
+            return f"{name}: {value}{self.linesep}"
         if name.lower() != "subject" or self.utf8:
             return super().fold(name, value)
         text, width = str(value), self.max_line_length or 78
@@ -51,6 +59,8 @@ class _MailPolicy(email.policy.EmailPolicy):
 
     def fold_binary(self, name: str, value: Any) -> bytes:
         if name.lower() == "subject" and not self.utf8:
+            return self.fold(name, value).encode("ascii")
+        if name.lower() == "list-unsubscribe" and str(value).isascii():
             return self.fold(name, value).encode("ascii")
         return super().fold_binary(name, value)
 
@@ -68,11 +78,14 @@ def compose_email(
     sender: str,
     to: Sequence[str],
     headers: Mapping[str, str] | None = None,
+    unsubscribe: str | None = None,
 ) -> EmailMessage:
     """A multipart/alternative (text + HTML) message with a Message-ID stable per key.
 
     ``to`` may be empty (an mbox copy needs no recipient); then no To header is set.
     ``headers`` are extra ``X-Newswatch-*`` headers, already cleaned to one line.
+    ``unsubscribe`` (an http(s) or mailto: address) becomes the ``List-Unsubscribe``
+    header, which mail clients show as an "Unsubscribe" link.
     """
     msg = EmailMessage(policy=MAIL_POLICY)
     # Header values go through the policy's header classes, which refuse CR/LF and
@@ -82,10 +95,12 @@ def compose_email(
     if to:
         msg["To"] = ", ".join(to)
     msg["Date"] = email.utils.format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = message_id(key)
+    msg["Message-ID"] = message_id(key, sender_domain(sender))
     msg["X-Newswatch-Key"] = key
     for name, value in (headers or {}).items():
         msg[name] = value
+    if unsubscribe:
+        msg["List-Unsubscribe"] = f"<{unsubscribe}>"
     # RFC 3834: tells auto-responders (vacation replies) not to answer.
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text, subtype="plain", charset="utf-8")
@@ -93,15 +108,28 @@ def compose_email(
     return msg
 
 
-def message_id(key: str) -> str:
-    """``<key@newswatch.invalid>``, escaping what a msg-id forbids; hashed when too long."""
+def message_id(key: str, domain: str = MESSAGE_ID_DOMAIN) -> str:
+    """``<key@domain>``, escaping what a msg-id forbids; hashed when too long."""
     local = "".join(c if _ATEXT.fullmatch(c) and c != "=" else f"={ord(c):02X}" for c in key)
     # Dots may only separate atoms: "a.b" stays readable, ".a", "a." and "a..b" do not.
     if local.startswith(".") or local.endswith(".") or ".." in local:
         local = local.replace(".", "=2E")
     if len(local) > 128:
         local = hashlib.sha256(key.encode()).hexdigest()
-    return f"<{local}@{MESSAGE_ID_DOMAIN}>"
+    return f"<{local}@{domain}>"
+
+
+def sender_domain(sender: str) -> str:
+    """The domain of the sender's address (IDNA-encoded), or ``newswatch.invalid``."""
+    _, at, domain = email.utils.parseaddr(sender)[1].rpartition("@")
+    domain = domain.strip().rstrip(".")
+    if not at:
+        return MESSAGE_ID_DOMAIN
+    try:
+        domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return MESSAGE_ID_DOMAIN
+    return domain if _DOMAIN.fullmatch(domain) and len(domain) <= 253 else MESSAGE_ID_DOMAIN
 
 
 def _has_long_word(name: str, text: str, width: int) -> bool:

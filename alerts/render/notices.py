@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from alerts.records import Alert, Digest, Notification, OpsAlert
 from alerts.render.message import (
+    MUTE_FOR,
     RenderedMessage,
     alert_context,
     clean_line,
@@ -71,8 +72,11 @@ def digest_context(
         )
     rules = [s["rule"] for s in sections]
     first = next((i for s in sections for i in s["matches"]), None)
+    rule = rules[0] if len(rules) == 1 else "RULE"
     return {
         "key": digest.key,
+        "alert_id": digest.id,
+        "mute_command": f"newswatch mute {rule} --for {MUTE_FOR}",
         "kind": digest.kind,
         "count": digest.count,
         "headline": digest_headline(digest),
@@ -96,6 +100,7 @@ def ops_context(ops: OpsAlert, zone: ZoneInfo) -> dict[str, Any]:
     url = ops.url or ""
     return {
         "key": ops.key,
+        "alert_id": ops.id,
         "status": ops.status,
         "headline": ops_headline(ops),
         "source": clean_line(ops.source),
@@ -151,8 +156,14 @@ def email_for(
     to: Sequence[str],
     timezone: str = "UTC",
     template_dir: Path | None = None,
+    mute_url: str | None = None,
 ) -> EmailMessage:
-    """The e-mail message for an alert, a digest or an operations alert."""
+    """The e-mail message for an alert, a digest or an operations alert.
+
+    ``mute_url`` is where recipients can ask to mute a rule; ``{rule}`` in it becomes the
+    rule's name (the rules' names, comma-separated, in a digest). Operations alerts have no
+    rule and get no ``List-Unsubscribe`` header.
+    """
     rendered = render_any(item, timezone=timezone, template_dir=template_dir)
     if isinstance(item, Alert):
         headers = {"X-Newswatch-Rule": clean_line(item.rule)}
@@ -170,4 +181,12 @@ def email_for(
         sender=sender,
         to=to,
         headers=headers,
+        unsubscribe=_mute_address(mute_url, item),
     )
+
+
+def _mute_address(template: str | None, item: Notification) -> str | None:
+    rules = [item.rule] if isinstance(item, Alert) else getattr(item, "rules", ())
+    if not template or not rules:
+        return None
+    return template.replace("{rule}", quote(",".join(rules), safe=","))

@@ -247,3 +247,75 @@ def lint_rule(rule: Rule) -> list[str]:
     if rule.min_hits > 1 and not has_positive_terms(parsed.query):
         warnings.append("min_hits has no effect: the query has no positive terms to count")
     return warnings
+
+
+_TEXT_FIELDS = frozenset(("title", "body"))
+
+
+@dataclass
+class _Words:
+    """The words a query mentions: bare positive terms, and every literal and prefix."""
+
+    bare: list[str]
+    literals: set[str]
+    prefixes: set[str]
+
+    def covers(self, form: str) -> bool:
+        return form in self.literals or any(form.startswith(p) for p in self.prefixes)
+
+
+def _collect_words(node: Node, fields: tuple[str, ...], positive: bool, out: _Words) -> None:
+    match node:
+        case Field():
+            _collect_words(node.child, (node.name,), positive, out)
+        case Not():
+            _collect_words(node.child, fields, not positive, out)
+        case And() | Or():
+            for child in node.children:
+                _collect_words(child, fields, positive, out)
+        case Term() if node.prefix:
+            out.prefixes.add(node.text.lower())
+        case Term():
+            word = node.text.lower()
+            out.literals.add(word)
+            # A word written with a capital is taken for a name (China, Bavet), not checked.
+            if positive and set(fields) <= _TEXT_FIELDS and node.text == word not in out.bare:
+                out.bare.append(word)
+        case Phrase() | Proximity():
+            out.literals.update(leaf_literal(node).lower().split(" "))
+        case Regex() | MatchAll():
+            pass  # they mention no word
+        case _:
+            assert_never(node)
+
+
+def _either(words: tuple[str, ...]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def word_form_warnings(rule: Rule) -> list[str]:
+    """Warnings for bare English words whose other forms the query never matches.
+
+    ``raid`` matches the word *raid* only, so "Second wave of raids" is missed. A word is
+    reported when it has common forms (:func:`alerts.rules.wordforms.word_forms`) and the
+    query covers none of them, neither as a word nor with a prefix such as ``raid*``.
+    Words written with a capital letter are taken for names and not checked, and a query
+    that uses a prefix anywhere is taken to know the rule and is not checked at all.
+    """
+    from alerts.rules.wordforms import word_forms
+
+    words = _Words([], set(), set())
+    _collect_words(parse_rule(rule).query, DEFAULT_FIELDS, True, words)
+    if words.prefixes:
+        # Its author writes prefixes (traffick*), so knows terms match whole words: an
+        # exact word next to them is a choice (curated rules use many), not an oversight.
+        return []
+    warnings = []
+    for word in words.bare:
+        forms = () if word in COMMON_WORDS else word_forms(word)
+        if forms and not any(words.covers(form) for form in forms):
+            warnings.append(
+                f"'{word}' matches that exact word only, not {_either(forms)}: "
+                f"write {word}* to match its other forms too, or add the ones you want"
+            )
+    return warnings

@@ -1,13 +1,16 @@
 """Build stories_pairs.json, the labelled set for benchmarks/stories_eval.py.
 
 Sources: article bodies from the shared corpus (zyte-benchmark ground truth, newspaper4k texts,
-Khmer/Thai/Chinese/Burmese texts, the seed article) and the invented Cambodia crime stories in
-stories_written.json. Each source is edited the way syndicating outlets edit wire copy
+Khmer/Thai/Chinese/Burmese texts, the seed article), the invented Cambodia crime stories in
+stories_written.json and the invented short feed items (headline and summary, English, Khmer and
+Chinese) in stories_feeds.json. Each source is edited the way syndicating outlets edit wire copy
 (headline changed, paragraph added or removed, byline/"Read more"/footer boilerplate, light
 rewording, typographic noise); an edit and its source are a "same story" pair. "Different
 story" pairs are the invented stories against each other (same places, same officials, shared
 background paragraphs, follow-ups reusing half the text), the most similar pairs of distinct
-corpus articles, short template items and non-Latin articles against each other.
+corpus articles, short template items and non-Latin articles against each other. Feed items
+are paired with their group's original, copies with each other, and every two items of
+different groups in one language (different raids in one town in one week among them).
 
     /tmp/nw/bin/python benchmarks/data/build_stories_pairs.py
 """
@@ -26,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 CORPUS = HERE.parents[2] / "shared" / "corpus"
 SEED_DIR = HERE.parents[2] / "shared" / "seed"
 WRITTEN = HERE / "stories_written.json"
+FEEDS = HERE / "stories_feeds.json"
 OUTPUT = HERE / "stories_pairs.json"
 
 KINDS = (
@@ -39,6 +43,8 @@ KINDS = (
 )
 CORPUS_SOURCES = 36
 HARD_NEGATIVES = 60
+# Feed items made from their group's original without rewording: any two of them are copies.
+FEED_COPIES = ("retitled", "trimmed", "extended", "footer", "dateline")
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -185,13 +191,22 @@ class Builder:
         self.texts: dict[str, dict] = {}
         self.pairs: list[dict] = []
 
-    def add_text(self, tid: str, group: str, kind: str, title: str, paragraphs: list[str]) -> None:
+    def add_text(
+        self,
+        tid: str,
+        group: str,
+        kind: str,
+        title: str,
+        paragraphs: list[str],
+        **extra: object,
+    ) -> None:
         self.texts[tid] = {
             "id": tid,
             "group": group,
             "kind": kind,
             "title": title,
             "text": "\n\n".join(paragraphs),
+            **extra,
         }
 
     def add_source(self, item: dict, group: str | None = None) -> None:
@@ -257,6 +272,7 @@ def build() -> dict:
         builder.pair(a, b, "short_other_story")
     _add_corpus(builder)
     _add_non_latin(builder, written["non_latin"])
+    _add_feeds(builder, json.loads(FEEDS.read_text(encoding="utf-8"))["items"])
     return {
         "about": __doc__.strip().splitlines()[0],
         "texts": list(builder.texts.values()),
@@ -332,6 +348,41 @@ def _add_non_latin(builder: Builder, extra: dict) -> None:
         ("zh1", "ja1"),
     ]:
         builder.pair(f"nl-{a}", f"nl-{b}", "non_latin_other")
+
+
+def _add_feeds(builder: Builder, items: list[dict]) -> None:
+    """Short feed items: each against the item it was made from (``of``, else its group's
+    first item), copies against each other, and every pair of items of different groups in
+    one language (kinds ``feed_*``)."""
+    for item in items:
+        links = [item["url"], *([item["guid"]] if "guid" in item else [])]
+        builder.add_text(
+            item["id"],
+            item["group"],
+            item["kind"],
+            item["title"],
+            [item["summary"]],
+            source=item["source"],
+            links=links,
+        )
+    groups: dict[str, list[dict]] = {}
+    for item in items:
+        groups.setdefault(item["group"], []).append(item)
+    for members in groups.values():
+        original, *others = members
+        for item in others:
+            builder.pair(item.get("of", original["id"]), item["id"], f"feed_{item['kind']}")
+        copies = [item for item in others if item["kind"] in FEED_COPIES]
+        for a, b in itertools.combinations(copies, 2):
+            builder.pair(a["id"], b["id"], "feed_copies")
+    for a, b in itertools.combinations(items, 2):
+        if a["language"] == b["language"] and a["group"] != b["group"]:
+            kind = "feed_other_event"
+            if a["title"] == b["title"]:
+                kind = "feed_other_same_title"
+            elif a["summary"] == b["summary"] and a["summary"]:
+                kind = "feed_other_same_summary"
+            builder.pair(a["id"], b["id"], kind)
 
 
 def main() -> None:

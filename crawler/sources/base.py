@@ -53,6 +53,7 @@ class Harvest:
     etag: str | None = None  # validators to send next time (kept only on success)
     last_modified: str | None = None
     notes: list[str] = field(default_factory=list)  # what the summary line warns about
+    title: str | None = None  # the title a feed gives itself (its default display name)
 
     @property
     def not_modified(self) -> bool:

@@ -142,6 +142,7 @@ class FeedCrawl(Crawl):
 def _select_items(context: PollContext, staged: _Staged, feed: FeedResult) -> None:
     """Apply ``max_articles`` and pick the items whose pages ``full_text`` wants."""
     source, harvest = staged.harvest.source, staged.harvest
+    harvest.title = feed.title
     harvest.found = len(feed.articles)
     harvest.articles = feed.articles
     if feed.warning:

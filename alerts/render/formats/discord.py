@@ -14,7 +14,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from alerts.records import Alert, Digest, Notification, OpsAlert
-from alerts.render.formats.views import ItemView, fit_lines, item_view
+from alerts.render.formats.views import ItemView, fit_lines, item_view, reference
 from alerts.render.message import clean_line, display_time, iso_time, truncate
 from alerts.render.notices import digest_headline, ops_headline
 
@@ -88,7 +88,7 @@ def _alert(view: ItemView, alert: Alert, zone: ZoneInfo) -> dict[str, Any]:
             _field("Source", escape(view.source)),
             _field("Published", escape(view.when)),
         ],
-        "footer": {"text": truncate(f"newswatch · {view.key}", FOOTER_LIMIT)},
+        "footer": {"text": truncate(f"newswatch {reference(view.alert_id)}", FOOTER_LIMIT)},
     }
     if view.also_reported_by:
         embed["fields"].append(_field("Also reported by", escape(", ".join(view.also_reported_by))))
@@ -155,5 +155,5 @@ def _ops(ops: OpsAlert, zone: ZoneInfo) -> dict[str, Any]:
         "description": escape_cut(clean_line(ops.reason), DESCRIPTION_LIMIT),
         "color": RED if broken else GREEN,
         "fields": fields,
-        "footer": {"text": truncate(f"newswatch operations alert · {ops.key}", FOOTER_LIMIT)},
+        "footer": {"text": truncate(f"newswatch operations {reference(ops.id)}", FOOTER_LIMIT)},
     }

@@ -32,13 +32,17 @@ def digest_document(digest: Digest) -> dict[str, Any]:
         for alert in section.alerts:
             match = webhook_payload(alert)
             matches.append(
-                {key: match[key] for key in ("id", "article", "snippets", "also_reported_by")}
+                {
+                    key: match[key]
+                    for key in ("id", "alert_id", "article", "snippets", "also_reported_by")
+                }
             )
         sections.append({"rule": section.rule, "matches": matches})
     return {
         "version": WEBHOOK_VERSION,
         "type": "digest",
         "id": digest.key,
+        "alert_id": digest.id,
         "kind": digest.kind,
         "since": iso_time(digest.since, UTC_ZONE),
         "until": iso_time(digest.until, UTC_ZONE),
@@ -53,6 +57,7 @@ def source_document(ops: OpsAlert) -> dict[str, Any]:
         "version": WEBHOOK_VERSION,
         "type": "source",
         "id": ops.key,
+        "alert_id": ops.id,
         "status": ops.status,
         "source": {"name": ops.source, "url": ops.url},
         "reason": clean_line(ops.reason),

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from alerts.records import Alert, Digest, Notification, OpsAlert
-from alerts.render.formats.views import ItemView, fit_lines, item_view
+from alerts.render.formats.views import ItemView, fit_lines, item_view, reference
 from alerts.render.message import clean_line, display_time, truncate
 from alerts.render.notices import digest_headline, ops_headline
 
@@ -149,6 +149,9 @@ def _ops(ops: OpsAlert, zone: ZoneInfo) -> dict[str, Any]:
     blocks = [
         _header(headline),
         _section("\n".join(lines)),
-        _context(f"Noticed {escape(display_time(ops.detected, zone) or '')} · {escape(ops.key)}"),
+        _context(
+            f"Noticed {escape(display_time(ops.detected, zone) or '')}"
+            f" · operations {escape(reference(ops.id))}"
+        ),
     ]
     return _message(f"[newswatch] {headline}", blocks)

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.records import Alert, Digest, Notification, OpsAlert
-from alerts.render.formats.views import ItemView, item_view
+from alerts.render.formats.views import ItemView, item_view, reference
 from alerts.render.message import clean_line, display_time, truncate
 from alerts.render.notices import digest_headline, ops_headline
 
@@ -147,5 +147,6 @@ def _ops(ops: OpsAlert, zone: ZoneInfo) -> tuple[list[dict[str, Any]], list[dict
         body.append(rich(run("Last error: ", weight="Bolder"), run(clean_line(ops.last_error))))
     if ops.url:
         body.append(rich(run("Address: ", weight="Bolder"), run(ops.url)))
-    body.append(rich(run(f"Noticed {display_time(ops.detected, zone)} · {ops.key}", isSubtle=True)))
+    noticed = f"Noticed {display_time(ops.detected, zone)} · operations {reference(ops.id)}"
+    body.append(rich(run(noticed, isSubtle=True)))
     return body, []

@@ -14,6 +14,7 @@ class ItemView:
     """One alert as chat formats show it. Text is cleaned (one line, no controls)."""
 
     key: str
+    alert_id: str
     rule: str
     title: str
     url: str
@@ -37,6 +38,7 @@ def item_view(alert: Alert, zone: ZoneInfo) -> ItemView:
     when = context["published"] or f"first seen {context['first_seen']}"
     return ItemView(
         key=alert.key,
+        alert_id=alert.id,
         rule=context["rule"],
         title=context["title"],
         url=context["url"],
@@ -47,6 +49,11 @@ def item_view(alert: Alert, zone: ZoneInfo) -> ItemView:
         summary=context["summary"],
         also_reported_by=tuple(context["also_reported_by"]),
     )
+
+
+def reference(alert_id: str) -> str:
+    """How a message names itself for people: the ID ``newswatch alerts list`` shows."""
+    return f"alert {alert_id}" if alert_id else "test alert"
 
 
 def fit_lines(lines: list[str], limit: int, more: str = "…and {n} more") -> str:
