@@ -289,7 +289,7 @@ def start_smtp_server(
     security: str = "none", tls: TlsFiles | None = None, auth: bool = False
 ) -> SmtpPeer:
     """Start an SMTP server outside a fixture (benchmarks); ``peer.controller.stop()`` ends it."""
-    return _start_smtp(security, tls, auth)
+    return _start_smtp(security, tls, auth, None)
 
 
 @pytest.fixture
