@@ -1,18 +1,24 @@
-"""Drive the real ``newswatch`` command line in a subprocess, with a config written per test."""
+"""Drive the real ``newswatch`` command line in a subprocess, with a config written per test
+(from tables with :func:`write_config`, or as text with :func:`write_config_text`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlite_utils
+
+from scheduler.config import Problem, load_config
+from scheduler.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +57,21 @@ def write_config(
     return path
 
 
+def write_config_text(folder: Path, text: str, name: str = "config.toml") -> Path:
+    """Write ``text`` as the config file ``name`` in ``folder`` (made if missing)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def config_problems(path: Path, environ: Mapping[str, str] | None = None) -> list[Problem]:
+    """Every problem loading the config file reports; the load must fail."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=dict(environ or {}))
+    return caught.value.problems
+
+
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
     env["PYTHONPATH"] = str(ROOT)
@@ -63,13 +84,14 @@ def newswatch(
     config: Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 120,
+    cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m newswatch ARGS`` to completion."""
+    """Run ``python -m newswatch ARGS`` in ``cwd`` to completion."""
     cmd = [sys.executable, "-m", "newswatch", *args]
     if config is not None:
         cmd += ["--config", str(config)]
     return subprocess.run(
-        cmd, capture_output=True, text=True, env=cli_env(env), timeout=timeout, cwd=ROOT
+        cmd, capture_output=True, text=True, env=cli_env(env), timeout=timeout, cwd=cwd
     )
 
 
@@ -96,16 +118,6 @@ def stop_service(proc: subprocess.Popen[str], timeout: float = 10.0) -> tuple[in
     return proc.returncode, time.monotonic() - started, err
 
 
-def wait_until(
-    predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        time.sleep(0.05)
-
-
 def db_rows(db_path: Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     """Read rows from the service's database (safe while it runs: WAL)."""
     if not db_path.exists():
@@ -117,3 +129,12 @@ def db_rows(db_path: Path, sql: str, params: list[Any] | None = None) -> list[di
         return []
     finally:
         db.close()
+
+
+def make_due(db_path: Path) -> None:
+    """Make every delivery that waits due now: retries, digest holds and notices."""
+    past = "2000-01-01T00:00:00+00:00"
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE outbox SET next_attempt = ?", [past])
+        conn.execute("UPDATE outbox SET digest_due = ? WHERE state = 'digest'", [past])
+        conn.execute("UPDATE notices SET next_attempt = ?", [past])

@@ -9,9 +9,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alerts.records import Alert, Digest, DigestSection, Notification, OpsAlert
-from alerts.rules.snippets import Snippet
-from crawler.models import Article
+from alerts.records import Digest, DigestSection, Notification, OpsAlert
+from tests.alertkit import PUBLISHED, make_alert, snip
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "alerts.md"
 TIMEZONE = "Asia/Phnom_Penh"
@@ -22,40 +21,21 @@ TEXT = (
 _MARKER = re.compile(r"<!-- sample: (\w+) (\w+) -->\n```\w*\n(.*?)```", re.DOTALL)
 
 
-def _alert(
-    title: str, key: str, rule: str, source: str, published: datetime, url: str, alert_id: str
-) -> Alert:
-    article = Article(
-        url=url,
-        source=source,
-        title=title,
-        summary="Officers raided a compound in Sihanoukville on Friday.",
-        published=published,
-        fetched=published,
-        guid="urn:example:7",
-        language="en",
-    )
-    start = TEXT.index("scam compound")
-    return Alert(key, rule, article, (Snippet(TEXT, ((start, start + 13),)),), id=alert_id)
-
-
-RAID = _alert(
-    "Police raid compound in Sihanoukville",
-    "scam-crackdown.42.team-chat",
-    "scam-crackdown",
-    "Khmer Times",
-    datetime(2024, 5, 3, 7, 5, tzinfo=UTC),
-    "https://www.example.org/news/police-raid-compound?id=7&lang=en",
-    "57",
+SNIPPETS = (snip(TEXT, "scam compound"),)
+RAID = make_alert(
+    key="scam-crackdown.42.team-chat", fetched=PUBLISHED, snippets=SNIPPETS, alert_id="57"
 )
-GAMBLING = _alert(
+GAMBLING_AT = datetime(2024, 5, 3, 9, 15, tzinfo=UTC)
+GAMBLING = make_alert(
     "Online gambling ring broken up in Poipet",
-    "gambling.44.team-chat",
-    "gambling",
-    "Phnom Penh Post",
-    datetime(2024, 5, 3, 9, 15, tzinfo=UTC),
-    "https://www.example.org/news/poipet-gambling",
-    "58",
+    key="gambling.44.team-chat",
+    rule="gambling",
+    source="Phnom Penh Post",
+    published=GAMBLING_AT,
+    fetched=GAMBLING_AT,
+    url="https://www.example.org/news/poipet-gambling",
+    snippets=SNIPPETS,
+    alert_id="58",
 )
 DIGEST = Digest(
     "digest.12.team-chat",

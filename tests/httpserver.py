@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -66,13 +65,6 @@ class FeedServer:
     def hits(self, path: str) -> list[RecordedRequest]:
         with self.lock:
             return [r for r in self.requests if r.path == path]
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not met within timeout")
-            time.sleep(0.02)
 
     def start(self) -> None:
         self._thread.start()
@@ -173,3 +165,8 @@ def rss(items: list[dict[str, str]], title: str = "Test feed") -> str:
         f'<rss version="2.0"><channel><title>{title}</title><link>http://example.org/</link>'
         f"<description>t</description>{''.join(parts)}</channel></rss>"
     )
+
+
+def rss_item(n: int, title: str) -> dict[str, str]:
+    """Item ``n`` of a feed for :func:`rss`: its own link and GUID, no summary."""
+    return {"title": title, "link": f"https://news.example.org/{n}", "guid": f"g{n}"}

@@ -29,6 +29,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.waiting import wait_on
+
 LOCALHOST = "127.0.0.1"
 SMTP_USER = "watcher"
 SMTP_PASSWORD = "correct horse battery staple"
@@ -40,13 +42,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOCALHOST, 0))
         return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], bool], cond: threading.Condition, timeout: float) -> None:
-    """Block on ``cond`` until ``predicate()`` holds; AssertionError after ``timeout``."""
-    with cond:
-        if not cond.wait_for(predicate, timeout):
-            raise AssertionError(f"condition not met within {timeout}s")
 
 
 # --- TLS material ----------------------------------------------------------------------
@@ -204,39 +199,10 @@ def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult
     return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
-@dataclass
-class SmtpPeer:
-    """A running SMTP server: where it is, what it received, how clients trust it."""
-
-    host: str
-    port: int
-    handler: SmtpRecorder
-    controller: Controller
-    client_context: ssl.SSLContext | None = None
-    username: str | None = None
-    password: str | None = None
-
-    @property
-    def messages(self) -> list[ReceivedMail]:
-        return self.handler.messages
-
-    def reject_recipient(self, address: str, reply: str = "550 5.1.1 No such user") -> None:
-        """Answer RCPT TO for ``address`` with ``reply``."""
-        self.handler.rcpt_replies[address] = reply
-
-    def fail_data(self, reply: str) -> None:
-        """Answer the next DATA with ``reply`` instead of accepting the message."""
-        with self.handler.cond:
-            self.handler.data_replies.append(reply)
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMail]:
-        """Wait until ``count`` messages have arrived; return them all."""
-        wait_until(lambda: len(self.messages) >= count, self.handler.cond, timeout)
-        return list(self.messages)
-
-
-def _start_smtp(security: str, tls: TlsFiles | None, auth: bool) -> SmtpPeer:
-    handler = SmtpRecorder()
+def _controller(
+    handler: SmtpRecorder, port: int, security: str, tls: TlsFiles | None, auth: bool
+) -> Controller:
+    """A started aiosmtpd controller on 127.0.0.1:``port`` (security: none, starttls, tls)."""
     kwargs: dict[str, Any] = {"server_hostname": "localhost", "ready_timeout": 10.0}
     if security == "starttls":
         assert tls is not None
@@ -249,41 +215,99 @@ def _start_smtp(security: str, tls: TlsFiles | None, auth: bool) -> SmtpPeer:
         kwargs.update(auth_require_tls=False)
     if auth:
         kwargs.update(authenticator=_authenticate, auth_required=security == "starttls")
-    port = free_port()
     controller = Controller(handler, hostname=LOCALHOST, port=port, **kwargs)
     controller.start()
-    return SmtpPeer(
-        host=LOCALHOST,
-        port=port,
-        handler=handler,
-        controller=controller,
-        client_context=tls.client_context() if tls else None,
-        username=SMTP_USER if auth else None,
-        password=SMTP_PASSWORD if auth else None,
-    )
+    return controller
+
+
+@dataclass
+class SmtpPeer:
+    """A running SMTP server: where it is, what it received, how clients trust it."""
+
+    host: str
+    port: int
+    handler: SmtpRecorder
+    controller: Controller | None
+    security: str = "none"
+    tls: TlsFiles | None = None
+    auth: bool = False
+
+    @property
+    def client_context(self) -> ssl.SSLContext | None:
+        return self.tls.client_context() if self.tls else None
+
+    @property
+    def username(self) -> str | None:
+        return SMTP_USER if self.auth else None
+
+    @property
+    def password(self) -> str | None:
+        return SMTP_PASSWORD if self.auth else None
+
+    @property
+    def messages(self) -> list[ReceivedMail]:
+        return self.handler.messages
+
+    def stop(self) -> None:
+        """Stop listening (the port refuses connections) until :meth:`start`."""
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def start(self) -> None:
+        """Listen on the same port again with the same settings and recorded messages (a new
+        controller: aiosmtpd closes a stopped controller's event loop)."""
+        if self.controller is None:
+            self.controller = _controller(
+                self.handler, self.port, self.security, self.tls, self.auth
+            )
+
+    def reject_recipient(self, address: str, reply: str = "550 5.1.1 No such user") -> None:
+        """Answer RCPT TO for ``address`` with ``reply``."""
+        self.handler.rcpt_replies[address] = reply
+
+    def fail_data(self, reply: str) -> None:
+        """Answer the next DATA with ``reply`` instead of accepting the message."""
+        with self.handler.cond:
+            self.handler.data_replies.append(reply)
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMail]:
+        """Wait until ``count`` messages have arrived; return them all."""
+        wait_on(
+            self.handler.cond, lambda: len(self.messages) >= count, timeout, f"{count} messages"
+        )
+        return list(self.messages)
+
+
+def _start_smtp(security: str, tls: TlsFiles | None, auth: bool, port: int | None) -> SmtpPeer:
+    peer = SmtpPeer(LOCALHOST, port or free_port(), SmtpRecorder(), None, security, tls, auth)
+    peer.start()
+    return peer
 
 
 def start_smtp_server(
     security: str = "none", tls: TlsFiles | None = None, auth: bool = False
 ) -> SmtpPeer:
     """Start an SMTP server outside a fixture (benchmarks); ``peer.controller.stop()`` ends it."""
-    return _start_smtp(security, tls, auth)
+    return _start_smtp(security, tls, auth, None)
 
 
 @pytest.fixture
 def smtp_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., SmtpPeer]]:
-    """Start SMTP servers on demand: ``factory(security="none"|"starttls"|"tls", auth=False)``."""
+    """Start SMTP servers on demand:
+    ``factory(security="none"|"starttls"|"tls", auth=False, port=None)``; a ``port`` of
+    None is a free one. Every server still running is stopped at teardown."""
     peers: list[SmtpPeer] = []
 
-    def start(security: str = "none", auth: bool = False) -> SmtpPeer:
+    def start(security: str = "none", auth: bool = False, port: int | None = None) -> SmtpPeer:
         tls = request.getfixturevalue("tls_files") if security != "none" else None
-        peer = _start_smtp(security, tls, auth)
+        peer = _start_smtp(security, tls, auth, port)
         peers.append(peer)
         return peer
 
     yield start
     for peer in peers:
-        peer.controller.stop()
+        peer.stop()
 
 
 @pytest.fixture
@@ -378,7 +402,7 @@ class WebhookReceiver:
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
         """Wait until ``count`` requests have arrived; return them all."""
-        wait_until(lambda: len(self.requests) >= count, self.cond, timeout)
+        wait_on(self.cond, lambda: len(self.requests) >= count, timeout, f"{count} requests")
         return list(self.requests)
 
     def _record(self, request: RecordedRequest) -> ScriptedResponse:

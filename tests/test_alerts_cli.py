@@ -3,17 +3,17 @@ against real local feeds, webhook receivers and SMTP servers."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.controller import Controller
+import pytest
 
 from tests.alertkit import read_mbox
-from tests.clirunner import db_rows, newswatch, write_config
+from tests.clirunner import db_rows, make_due, newswatch, write_config
 from tests.httpserver import FeedServer, rss
 from tests.peers import SMTP_PASSWORD, SMTP_USER, SmtpPeer, TlsFiles, WebhookReceiver
-from tests.peers import _authenticate as authenticate
+
+pytestmark = pytest.mark.slow  # every test here runs newswatch in a subprocess
 
 ITEMS = [
     {"title": "Police raid compound in Bavet", "link": "https://n.example.org/1", "guid": "1"},
@@ -221,32 +221,6 @@ def test_alerts_test_reports_smtp_login_and_tls_errors(
     assert len(peer.messages) == 1
 
 
-def restart_starttls(peer: SmtpPeer, tls: TlsFiles) -> None:
-    """Bring a stopped STARTTLS + AUTH server back on the same port (a new controller:
-    aiosmtpd closes a stopped controller's event loop)."""
-    controller = Controller(
-        peer.handler,
-        hostname=peer.host,
-        port=peer.port,
-        server_hostname="localhost",
-        ready_timeout=10.0,
-        tls_context=tls.server_context(),
-        require_starttls=True,
-        authenticator=authenticate,
-        auth_required=True,
-    )
-    controller.start()
-    peer.controller = controller  # the fixture stops it at teardown
-
-
-def make_due(db: Path) -> None:
-    with sqlite3.connect(db) as conn:
-        conn.execute(
-            "UPDATE outbox SET digest_due = '2000-01-01T00:00:00+00:00' WHERE state = 'digest'"
-        )
-        conn.execute("UPDATE notices SET next_attempt = '2000-01-01T00:00:00+00:00'")
-
-
 def test_once_digest_waits_while_smtp_is_down_then_goes_out_once(
     tmp_path, http_server, smtp_server_factory, tls_files: TlsFiles
 ):
@@ -260,7 +234,7 @@ def test_once_digest_waits_while_smtp_is_down_then_goes_out_once(
     assert [r["state"] for r in db_rows(db, "SELECT state FROM outbox")] == ["digest"]
     assert peer.messages == []
 
-    peer.controller.stop()
+    peer.stop()
     make_due(db)  # 08:00 has come
     assert newswatch("once", config=config, env=env).returncode == 0
     (notice,) = db_rows(db, "SELECT * FROM notices")
@@ -269,7 +243,7 @@ def test_once_digest_waits_while_smtp_is_down_then_goes_out_once(
     assert f"n{notice['id']}" in listing.stdout, listing.stderr
     assert "digest: 1 match (scam)" in listing.stdout
 
-    restart_starttls(peer, tls_files)
+    peer.start()
     make_due(db)
     result = newswatch("once", config=config, env=env)
     assert "sent 1" in result.stdout, result.stdout + result.stderr

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from scheduler.config import load_config
-from scheduler.errors import ConfigError
 from scheduler.wiring import build_health_policy, build_policy
-from tests.clirunner import ROOT, cli_env
+from tests.clirunner import ROOT, cli_env, config_problems, write_config_text
 
 BASE = """
 [service]
@@ -27,15 +26,12 @@ path = "a.mbox"
 
 
 def load(tmp_path: Path, extra: str):
-    path = tmp_path / "config.toml"
-    path.write_text(BASE + extra, encoding="utf-8")
-    return load_config(path, environ={})
+    return load_config(write_config_text(tmp_path, BASE + extra), environ={})
 
 
 def problems(tmp_path: Path, extra: str) -> dict[str, str]:
-    with pytest.raises(ConfigError) as info:
-        load(tmp_path, extra)
-    return {p.path: str(p) for p in info.value.problems}
+    found = config_problems(write_config_text(tmp_path, BASE + extra))
+    return {p.path: str(p) for p in found}
 
 
 RULE = '[rules.r]\nquery = "raid"\nchannels = ["box"]\n'
@@ -60,16 +56,13 @@ def test_config_digest_rule_and_channel_limits_build_a_policy(tmp_path):
 
 
 def test_config_health_settings(tmp_path):
-    path = tmp_path / "config.toml"
     text = BASE.replace(
         "[service]\n", '[service]\nfailure_alert_after = 3\nops_channels = ["box"]\n'
+    ).replace(
+        'url = "https://kt.example.org/feed"\n',
+        'url = "https://kt.example.org/feed"\nstale_after = "2d"\n',
     )
-    path.write_text(
-        text.replace(
-            'url = "https://kt.example.org/feed"\n',
-            'url = "https://kt.example.org/feed"\nstale_after = "2d"\n',
-        )
-    )
+    path = write_config_text(tmp_path, text)
     health = build_health_policy(load_config(path, environ={}))
     assert health.failure_alert_after == 3 and health.ops_channels == ("box",)
     assert health.stale_after["kt"].days == 2
@@ -112,8 +105,9 @@ def test_config_reports_broken_user_templates_at_load(tmp_path):
 
 
 def test_config_apprise_without_the_package_is_a_clear_problem(tmp_path):
-    path = tmp_path / "config.toml"
-    path.write_text(BASE + '[channels.chat]\ntype = "apprise"\nurls = ["json://127.0.0.1:9/x"]\n')
+    path = write_config_text(
+        tmp_path, BASE + '[channels.chat]\ntype = "apprise"\nurls = ["json://127.0.0.1:9/x"]\n'
+    )
     # A fresh interpreter in which "import apprise" fails, as on a machine without it.
     script = (
         "import sys; sys.modules['apprise'] = None\n"

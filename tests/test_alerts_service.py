@@ -6,6 +6,8 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from alerts.delivery.schedule import next_fire
 from crawler.db import utcnow
 from scheduler.config import load_config
@@ -17,20 +19,17 @@ from tests.clirunner import (
     newswatch,
     start_service,
     stop_service,
-    wait_until,
     write_config,
 )
-from tests.httpserver import FeedServer, rss
+from tests.httpserver import FeedServer, rss, rss_item
+from tests.waiting import wait_until
 
 
-def item(n: int, title: str) -> dict[str, str]:
-    return {"title": title, "link": f"https://news.example.org/{n}", "guid": f"g{n}"}
-
-
+@pytest.mark.slow
 def test_run_alerts_once_per_source_state_change_and_obeys_a_mute_set_meanwhile(
     tmp_path: Path, http_server: FeedServer
 ):
-    http_server.add("/a", rss([item(1, "Police raid in Bavet")]))
+    http_server.add("/a", rss([rss_item(1, "Police raid in Bavet")]))
     http_server.add("/broken", "down", status=500)
     config = write_config(
         tmp_path,
@@ -58,7 +57,7 @@ def test_run_alerts_once_per_source_state_change_and_obeys_a_mute_set_meanwhile(
         muted = newswatch("mute", "scam", "--for", "1h", config=config)
         assert muted.returncode == 0, muted.stderr
         http_server.add(
-            "/a", rss([item(2, "Second raid in Poipet"), item(1, "Police raid in Bavet")])
+            "/a", rss([rss_item(2, "Second raid in Poipet"), rss_item(1, "Police raid in Bavet")])
         )
         wait_until(
             lambda: any(r["state"] == "muted" for r in db_rows(db, "SELECT state FROM outbox")),
@@ -66,7 +65,7 @@ def test_run_alerts_once_per_source_state_change_and_obeys_a_mute_set_meanwhile(
         )
         assert len(read_mbox(tmp_path / "box.mbox")) == 1
 
-        http_server.add("/broken", rss([item(3, "Weather")]))
+        http_server.add("/broken", rss([rss_item(3, "Weather")]))
         wait_until(lambda: len(read_mbox(tmp_path / "ops.mbox")) == 2, timeout=60, what="recovery")
     finally:
         code, _, err = stop_service(proc)

@@ -146,6 +146,7 @@ def test_cambodia_pack_matches_the_seed_article():
         assert bench.match_seed(matcher, path), f"{path.name} matched by no rule"
 
 
+@pytest.mark.slow
 def test_shipped_config_check_prints_no_warnings():
     result = newswatch("check", config=CONFIG)
     assert result.returncode == 0, result.stderr

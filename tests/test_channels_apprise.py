@@ -14,8 +14,9 @@ from alerts.channels.apprise import AppriseChannel, load_apprise
 from alerts.errors import DeliveryError
 from scheduler.config import load_config
 from scheduler.errors import ConfigError
+from tests.alertkit import make_digest, make_ops, notice_alert
+from tests.clirunner import write_config_text
 from tests.peers import LOCALHOST, WebhookReceiver, free_port
-from tests.test_channels_chat import make_alert, make_digest, make_ops
 
 try:
     load_apprise()
@@ -32,7 +33,7 @@ def json_url(receiver: WebhookReceiver) -> str:
 
 def test_apprise_channel_sends_subject_and_text(webhook_receiver: WebhookReceiver) -> None:
     channel = AppriseChannel("chat", urls=[json_url(webhook_receiver)], timeout=10)
-    asyncio.run(channel.send(make_alert()))
+    asyncio.run(channel.send(notice_alert()))
     (request,) = webhook_receiver.wait_for(1)
     body = request.json()
     assert body["title"] == "[newswatch] scam: Police raid compound in Sihanoukville"
@@ -53,7 +54,7 @@ def test_apprise_channel_failure_carries_apprises_reason(webhook_receiver: Webho
     webhook_receiver.respond(404)
     channel = AppriseChannel("chat", urls=[json_url(webhook_receiver)], timeout=10)
     with pytest.raises(DeliveryError) as info:
-        asyncio.run(channel.send(make_alert()))
+        asyncio.run(channel.send(notice_alert()))
     assert not info.value.permanent  # apprise cannot tell lasting failures apart
     assert "json://" in info.value.message and "404" in info.value.message
 
@@ -61,7 +62,7 @@ def test_apprise_channel_failure_carries_apprises_reason(webhook_receiver: Webho
 def test_apprise_channel_unreachable_service_is_reported() -> None:
     channel = AppriseChannel("chat", urls=[f"json://{LOCALHOST}:{free_port()}/x"], timeout=10)
     with pytest.raises(DeliveryError, match="apprise could not notify json://"):
-        asyncio.run(channel.send(make_alert()))
+        asyncio.run(channel.send(notice_alert()))
 
 
 def test_apprise_channel_rejects_urls_it_does_not_know() -> None:
@@ -70,9 +71,9 @@ def test_apprise_channel_rejects_urls_it_does_not_know() -> None:
 
 
 def test_apprise_urls_are_checked_at_load_without_echoing_them(tmp_path: Path) -> None:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        '[channels.chat]\ntype = "apprise"\nurls = ["json://localhost/x", "nope://t0ken@x"]\n'
+    path = write_config_text(
+        tmp_path,
+        '[channels.chat]\ntype = "apprise"\nurls = ["json://localhost/x", "nope://t0ken@x"]\n',
     )
     with pytest.raises(ConfigError) as info:
         load_config(path, environ={})

@@ -17,90 +17,19 @@ from hypothesis import strategies as st
 
 from alerts.channels.webhook import WebhookChannel
 from alerts.errors import DeliveryError
-from alerts.records import Alert, Digest, DigestSection, OpsAlert
+from alerts.records import Digest, DigestSection
 from alerts.render.formats import FORMATS, build_payload
 from alerts.render.notices import render_any
-from alerts.rules.snippets import Snippet
-from crawler.models import Article
+from tests.alertkit import HOSTILE, KHMER_TITLE, make_digest, make_ops, notice_alert
 from tests.docsamples import SAMPLES, TIMEZONE, documented_samples
 from tests.peers import WebhookReceiver
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "chat"
 REGEN = os.environ.get("NEWSWATCH_REGEN_GOLDEN") == "1"
 ZONE = ZoneInfo("Asia/Phnom_Penh")
-TEXT = "Police on Friday raided a suspected online scam compound in Sihanoukville."
-HOSTILE = (
-    "Raid <b>x</b> @everyone <!channel> *bold* _it_ ~gone~ [fake](http://evil.example) "
-    "`code` | # head\r\nBcc: x@y \u202eevil"
-)
-KHMER = "ប៉ូលិសវាយឆ្មក់​ទីតាំង​បោកប្រាស់​នៅ​ក្រុង​ព្រះសីហនុ"
-
-
-def make_alert(
-    title: str = "Police raid compound in Sihanoukville",
-    *,
-    key: str = "scam.7.hook",
-    rule: str = "scam",
-    url: str = "https://www.example.org/news/raid?id=7&lang=en",
-    published: datetime | None = datetime(2026, 11, 20, 7, 5, tzinfo=UTC),
-    text: str = TEXT,
-) -> Alert:
-    article = Article(
-        url=url,
-        source="Khmer Times",
-        title=title,
-        summary="Officers raided a compound.",
-        published=published,
-        fetched=datetime(2026, 11, 20, 8, 0, tzinfo=UTC),
-        guid="g-7",
-    )
-    start = text.find("scam compound")
-    spans = ((start, start + 13),) if start >= 0 else ()
-    alert_id = key.split(".")[1]
-    return Alert(key=key, rule=rule, article=article, snippets=(Snippet(text, spans),), id=alert_id)
-
-
-def make_digest() -> Digest:
-    scam = (
-        make_alert(
-            "Second raid in Poipet",
-            key="scam.9.hook",
-            published=datetime(2026, 11, 21, 3, tzinfo=UTC),
-        ),
-        make_alert(key="scam.7.hook"),
-    )
-    casino = (make_alert(KHMER, key="gambling.8.hook", rule="gambling", url="ftp://odd.example/x"),)
-    return Digest(
-        key="digest.3.hook",
-        id="n3",
-        kind="digest",
-        sections=(
-            DigestSection("gambling", casino),
-            DigestSection("scam", scam),
-            DigestSection("quiet"),
-        ),
-        since=datetime(2026, 11, 20, 1, tzinfo=UTC),
-        until=datetime(2026, 11, 21, 1, tzinfo=UTC),
-    )
-
-
-def make_ops(status: str = "broken") -> OpsAlert:
-    return OpsAlert(
-        key="ops.4.hook",
-        id="n4",
-        source="khmer-times",
-        status=status,
-        reason="5 polls in a row failed" if status == "broken" else "polled successfully again",
-        detected=datetime(2026, 11, 21, 2, tzinfo=UTC),
-        url="https://www.khmertimeskh.com/feed/",
-        since=datetime(2026, 11, 20, 2, tzinfo=UTC) if status == "recovered" else None,
-        last_error="HTTP 503" if status == "broken" else None,
-    )
-
-
 CASES = {
-    "alert": make_alert,
-    "hostile": lambda: make_alert(HOSTILE),
+    "alert": notice_alert,
+    "hostile": lambda: notice_alert(HOSTILE),
     "digest": make_digest,
     "ops_broken": make_ops,
     "ops_recovered": lambda: make_ops("recovered"),
@@ -133,13 +62,13 @@ def strings(value: Any) -> list[str]:
 
 @pytest.mark.parametrize("format", sorted(FORMATS))
 def test_chat_format_hostile_title_cannot_break_lines_or_direction(format: str) -> None:
-    payload = build_payload(format, make_alert(HOSTILE), ZONE)
+    payload = build_payload(format, notice_alert(HOSTILE), ZONE)
     for text in strings(payload):
         assert "\r" not in text and "\u202e" not in text
 
 
 def test_slack_escapes_markup_and_mentions() -> None:
-    payload = build_payload("slack", make_alert(HOSTILE), ZONE)
+    payload = build_payload("slack", notice_alert(HOSTILE), ZONE)
     header = payload["blocks"][0]["text"]
     assert header["type"] == "plain_text" and "<!channel>" in header["text"]  # shown, not parsed
     mrkdwn = [
@@ -158,12 +87,12 @@ def test_slack_digest_links_only_http_addresses() -> None:
         "<https://www.example.org/news/raid?id=7&lang=en|Police raid compound in Sihanoukville>"
         in joined
     )
-    assert "ftp://" not in joined and KHMER in joined
+    assert "ftp://" not in joined and KHMER_TITLE in joined
     assert "No new matches." in joined
 
 
 def test_discord_escapes_markdown_and_pings_nobody() -> None:
-    payload = build_payload("discord", make_alert(HOSTILE), ZONE)
+    payload = build_payload("discord", notice_alert(HOSTILE), ZONE)
     assert payload["allowed_mentions"] == {"parse": []}
     (embed,) = payload["embeds"]
     assert "\\[fake\\](http://evil.example)" in embed["title"]  # no masked link
@@ -172,7 +101,7 @@ def test_discord_escapes_markdown_and_pings_nobody() -> None:
 
 
 def test_teams_keeps_feed_text_out_of_markdown_blocks() -> None:
-    payload = build_payload("teams", make_alert(HOSTILE), ZONE)
+    payload = build_payload("teams", notice_alert(HOSTILE), ZONE)
     card = payload["attachments"][0]["content"]
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
     assert all(block["type"] == "RichTextBlock" for block in card["body"])
@@ -204,7 +133,7 @@ def test_discord_digest_stays_within_discord_limits(shape: list[int], title: str
     sections = tuple(
         DigestSection(
             f"rule-{index}-" + "x" * 30,
-            tuple(make_alert(f"{title} {n}", key=f"r.{index}.{n}") for n in range(count)),
+            tuple(notice_alert(f"{title} {n}", key=f"r.{index}.{n}") for n in range(count)),
         )
         for index, count in enumerate(shape)
     )
@@ -222,7 +151,8 @@ def test_discord_digest_stays_within_discord_limits(shape: list[int], title: str
 def test_slack_and_teams_digests_stay_within_limits(title: str, alerts: int, rules: int) -> None:
     sections = tuple(
         DigestSection(
-            f"rule-{r}", tuple(make_alert(title, key=f"r.{r}.{n}") for n in range(alerts // rules))
+            f"rule-{r}",
+            tuple(notice_alert(title, key=f"r.{r}.{n}") for n in range(alerts // rules)),
         )
         for r in range(rules)
     )
@@ -262,14 +192,14 @@ def test_chat_channel_posts_its_format(webhook_receiver: WebhookReceiver, format
 def test_chat_channel_429_retry_after_is_honoured(webhook_receiver: WebhookReceiver) -> None:
     webhook_receiver.respond(429, headers={"Retry-After": "12"}, body='{"retry_after": 12.0}')
     with pytest.raises(DeliveryError) as info:
-        asyncio.run(channel_for(webhook_receiver, "discord").send(make_alert()))
+        asyncio.run(channel_for(webhook_receiver, "discord").send(notice_alert()))
     assert not info.value.permanent and info.value.retry_after == 12.0
 
 
 def test_chat_channel_400_names_the_format(webhook_receiver: WebhookReceiver) -> None:
     webhook_receiver.respond(400, body="invalid_blocks")
     with pytest.raises(DeliveryError) as info:
-        asyncio.run(channel_for(webhook_receiver, "slack").send(make_alert()))
+        asyncio.run(channel_for(webhook_receiver, "slack").send(notice_alert()))
     assert info.value.permanent
     assert "invalid_blocks" in info.value.message
     assert "slack webhook address" in (info.value.hint or "")
@@ -285,7 +215,7 @@ def test_chat_channel_401_is_permanent(webhook_receiver: WebhookReceiver) -> Non
 def test_chat_channel_hanging_receiver_times_out(webhook_receiver: WebhookReceiver) -> None:
     webhook_receiver.hang()
     with pytest.raises(DeliveryError) as info:
-        asyncio.run(channel_for(webhook_receiver, "slack", timeout=0.5).send(make_alert()))
+        asyncio.run(channel_for(webhook_receiver, "slack", timeout=0.5).send(notice_alert()))
     assert not info.value.permanent and "timed out" in info.value.message
 
 

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 
 from alerts.channels.mail import MailChannel
-from alerts.errors import DeliveryError
-from alerts.records import Alert
-from crawler.models import Article
+from tests import alertkit
+from tests.alertkit import KHMER_TITLE, RAIDED, send, send_failure
 from tests.peers import LOCALHOST, SmtpPeer, free_port
 
-KHMER_TITLE = "ប៉ូលិសវាយឆ្មក់​ទីតាំង​បោកប្រាស់​នៅ​ក្រុង​ព្រះសីហនុ"
-
-
-@dataclass(frozen=True)
-class Snip:
-    text: str
-    highlights: tuple[tuple[int, int], ...] = ()
-
-
-def make_alert(
-    title: str = "Police raid compound in Sihanoukville", key: str = "r.1.mail"
-) -> Alert:
-    article = Article(
-        url="https://www.example.org/news/raid",
-        source="Khmer Times",
-        title=title,
-        summary="Officers raided a compound.",
-        published=datetime(2024, 5, 3, 7, 5, tzinfo=UTC),
-        fetched=datetime(2024, 5, 3, 8, 0, tzinfo=UTC),
-        guid="g-1",
-    )
-    snippet = Snip("a suspected scam compound was raided", ((12, 25),))
-    return Alert(key=key, rule="scam-crackdown", article=article, snippets=(snippet,))
+make_alert = partial(alertkit.make_alert, key="r.1.mail", snippets=(RAIDED,), alert_id="")
 
 
 def channel_for(peer: SmtpPeer, security: str = "none", **overrides: object) -> MailChannel:
@@ -64,17 +39,6 @@ def test_mail_channel_sends_mute_address_as_list_unsubscribe(smtp_server: SmtpPe
     assert mail.message["List-Unsubscribe"] == (
         "<mailto:newswatch-admin@example.org?subject=mute%20scam-crackdown>"
     )
-
-
-def send(channel: MailChannel, alert: Alert) -> None:
-    asyncio.run(channel.send(alert))
-
-
-def failure(channel: MailChannel, alert: Alert) -> DeliveryError:
-    with pytest.raises(DeliveryError) as info:
-        send(channel, alert)
-    assert info.value.channel == "team-mail"
-    return info.value
 
 
 def test_mail_channel_delivers_multipart_message(smtp_server: SmtpPeer) -> None:
@@ -120,7 +84,7 @@ def test_mail_channel_implicit_tls_with_login(smtp_server_tls: SmtpPeer) -> None
 
 def test_mail_channel_wrong_password_is_permanent(smtp_server_starttls: SmtpPeer) -> None:
     channel = channel_for(smtp_server_starttls, "starttls", password="wrong")
-    error = failure(channel, make_alert())
+    error = send_failure(channel, make_alert())
     assert error.permanent
     assert f"{LOCALHOST}:{smtp_server_starttls.port}" in error.message
     assert "535" in error.message
@@ -134,20 +98,20 @@ def test_mail_channel_untrusted_certificate_is_retryable_tls_error(
     channel = channel_for(
         smtp_server_starttls, "starttls", ssl_context=ssl.create_default_context()
     )
-    error = failure(channel, make_alert())
+    error = send_failure(channel, make_alert())
     assert not error.permanent
     assert error.message.startswith(f"TLS refused by {LOCALHOST}:{smtp_server_starttls.port}")
     assert "certificate" in error.message
 
 
 def test_mail_channel_tls_against_plain_server_is_tls_error(smtp_server: SmtpPeer) -> None:
-    error = failure(channel_for(smtp_server, "tls"), make_alert())
+    error = send_failure(channel_for(smtp_server, "tls"), make_alert())
     assert not error.permanent
     assert error.message.startswith(f"TLS refused by {LOCALHOST}:{smtp_server.port}")
 
 
 def test_mail_channel_starttls_not_offered_is_permanent(smtp_server: SmtpPeer) -> None:
-    error = failure(channel_for(smtp_server, "starttls"), make_alert())
+    error = send_failure(channel_for(smtp_server, "starttls"), make_alert())
     assert error.permanent
     assert "STARTTLS" in error.message and 'security = "tls"' in (error.hint or "")
 
@@ -163,7 +127,7 @@ def test_mail_channel_server_down_is_retryable_and_names_host_port() -> None:
         to=["team@example.org"],
         timeout=5.0,
     )
-    error = failure(channel, make_alert())
+    error = send_failure(channel, make_alert())
     assert not error.permanent
     assert f"{LOCALHOST}:{port}" in error.message
     assert "refused the connection" in error.message
@@ -172,7 +136,7 @@ def test_mail_channel_server_down_is_retryable_and_names_host_port() -> None:
 def test_mail_channel_rejected_recipient_is_permanent(smtp_server: SmtpPeer) -> None:
     smtp_server.reject_recipient("team@example.org")
     smtp_server.reject_recipient("desk@example.org", "550 5.7.1 Relaying denied")
-    error = failure(channel_for(smtp_server), make_alert())
+    error = send_failure(channel_for(smtp_server), make_alert())
     assert error.permanent
     assert "team@example.org: 550" in error.message and "Relaying denied" in error.message
 
@@ -180,7 +144,7 @@ def test_mail_channel_rejected_recipient_is_permanent(smtp_server: SmtpPeer) -> 
 def test_mail_channel_temporarily_refused_recipient_is_retryable(smtp_server: SmtpPeer) -> None:
     smtp_server.reject_recipient("team@example.org", "450 4.2.1 Mailbox busy")
     smtp_server.reject_recipient("desk@example.org", "451 4.3.0 Try later")
-    error = failure(channel_for(smtp_server), make_alert())
+    error = send_failure(channel_for(smtp_server), make_alert())
     assert not error.permanent
 
 
@@ -198,7 +162,7 @@ def test_mail_channel_data_refusal_follows_reply_class(
     smtp_server: SmtpPeer, reply: str, permanent: bool
 ) -> None:
     smtp_server.fail_data(reply)
-    error = failure(channel_for(smtp_server), make_alert())
+    error = send_failure(channel_for(smtp_server), make_alert())
     assert error.permanent is permanent
     assert reply.split()[0] in error.message
     assert f"{LOCALHOST}:{smtp_server.port}" in error.message

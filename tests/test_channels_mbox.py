@@ -3,57 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import mailbox
 import os
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from alerts.channels.mbox import MboxChannel
 from alerts.errors import DeliveryError
-from alerts.records import Alert
-from crawler.models import Article
+from tests import alertkit
+from tests.alertkit import URDU_TITLE, read_mbox, snip
 
-URDU_TITLE = "کمبوڈیا میں آن لائن فراڈ کے مراکز سے سینکڑوں پاکستانی بازیاب"
-
-
-@dataclass(frozen=True)
-class Snip:
-    text: str
-    highlights: tuple[tuple[int, int], ...] = ()
-
-
-def make_alert(title: str = "Police raid compound in Sihanoukville", key: str = "r.1.box") -> Alert:
-    article = Article(
-        url="https://www.example.org/news/raid",
-        source="Khmer Times",
-        title=title,
-        summary="From the compound, officers led out 200 workers.",
-        published=datetime(2024, 5, 3, 7, 5, tzinfo=UTC),
-        fetched=datetime(2024, 5, 3, 8, 0, tzinfo=UTC),
-        guid="g-1",
-    )
-    return Alert(
-        key=key,
-        rule="scam-crackdown",
-        article=article,
-        snippets=(Snip("From a scam compound", ((7, 20),)),),
-    )
-
-
-def read_messages(path: Path) -> list[email.message.EmailMessage]:
-    box = mailbox.mbox(path, create=False)
-    try:
-        return [
-            email.message_from_bytes(box.get_bytes(k), policy=email.policy.default)
-            for k in box.iterkeys()  # iterating a Mailbox yields messages, not keys
-        ]
-    finally:
-        box.close()
+make_alert = partial(
+    alertkit.make_alert,
+    key="r.1.box",
+    summary="From the compound, officers led out 200 workers.",
+    snippets=(snip("From a scam compound", "scam compound"),),
+)
 
 
 def test_mbox_channel_appends_readable_messages(tmp_path: Path) -> None:
@@ -61,7 +28,7 @@ def test_mbox_channel_appends_readable_messages(tmp_path: Path) -> None:
     channel = MboxChannel("archive", path=path, timezone="Asia/Phnom_Penh")
     asyncio.run(channel.send(make_alert()))
     asyncio.run(channel.send(make_alert(URDU_TITLE, key="r.2.box")))
-    first, second = read_messages(path)
+    first, second = read_mbox(path)
     assert first["Subject"] == "[newswatch] scam-crackdown: Police raid compound in Sihanoukville"
     assert first["Message-ID"] == "<r.1.box@newswatch.invalid>"
     assert first["X-Newswatch-Key"] == "r.1.box"
@@ -94,7 +61,7 @@ def test_mbox_channel_concurrent_sends_all_land(tmp_path: Path) -> None:
         await asyncio.gather(*(channel.send(make_alert(key=f"r.{i}.box")) for i in range(20)))
 
     asyncio.run(send_all())
-    keys = sorted(m["X-Newswatch-Key"] for m in read_messages(path))
+    keys = sorted(m["X-Newswatch-Key"] for m in read_mbox(path))
     assert keys == sorted(f"r.{i}.box" for i in range(20))
 
 
@@ -111,7 +78,7 @@ def test_mbox_channel_locked_by_another_program_is_retryable(tmp_path: Path) -> 
     assert not info.value.permanent
     assert "locked" in info.value.message and str(path) in info.value.message
     assert f"{path}.lock" in (info.value.hint or "")
-    assert read_messages(path) == []
+    assert read_mbox(path) == []
 
 
 def test_mbox_channel_directory_path_is_permanent(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from alerts.channels.webhook import WebhookChannel
 from scheduler.config import load_config
 from scheduler.config_models import CHANNEL_TYPES
 from scheduler.wiring import build_channels
+from tests.clirunner import write_config_text
 
 CONFIG = """\
 [service]
@@ -62,8 +63,7 @@ def test_channels_registry_builds_every_type_from_loaded_config(tmp_path: Path) 
     text = CONFIG
     if _has_apprise():
         text += '\n[channels.chat]\ntype = "apprise"\nurls = ["json://localhost/hook"]\n'
-    path = folder / "config.toml"
-    path.write_text(text, encoding="utf-8")
+    path = write_config_text(folder, text)
     config = load_config(path, environ={})
     channels = build_channels(config)
     assert {name: type(c) for name, c in channels.items()} == {

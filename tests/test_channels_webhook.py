@@ -2,73 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from alerts.channels.webhook import WebhookChannel, parse_retry_after
-from alerts.errors import DeliveryError
-from alerts.records import Alert
 from alerts.render.message import webhook_payload
-from crawler.models import Article
+from tests import alertkit
+from tests.alertkit import KHMER_TITLE, RAIDED, send, send_failure
 from tests.peers import LOCALHOST, WebhookReceiver, free_port
 
-KHMER_TITLE = "ប៉ូលិសវាយឆ្មក់​ទីតាំង​បោកប្រាស់​នៅ​ក្រុង​ព្រះសីហនុ"
 SECRET = "s3cret-shared-with-receiver"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "alerts.md"
 
 
-@dataclass(frozen=True)
-class Snip:
-    text: str
-    highlights: tuple[tuple[int, int], ...] = ()
-
-
-def make_alert(
-    title: str = "Police raid compound in Sihanoukville", key: str = "r.1.hook"
-) -> Alert:
-    article = Article(
-        url="https://www.example.org/news/raid",
-        source="Khmer Times",
-        title=title,
-        summary="Officers raided a compound.",
-        published=datetime(2024, 5, 3, 7, 5, tzinfo=UTC),
-        fetched=datetime(2024, 5, 3, 8, 0, tzinfo=UTC),
-        guid="g-1",
-    )
-    snippet = Snip("a suspected scam compound was raided", ((12, 25),))
-    return Alert(
-        key=key,
-        rule="scam-crackdown",
-        article=article,
-        snippets=(snippet,),
-        also_reported_by=("VOD English",),
-    )
+make_alert = partial(alertkit.make_alert, key="r.1.hook", snippets=(RAIDED,), also=("VOD English",))
 
 
 def channel_for(receiver: WebhookReceiver, **overrides: object) -> WebhookChannel:
     options: dict[str, object] = {"url": receiver.url, "timeout": 5.0}
     options.update(overrides)
     return WebhookChannel("team-hook", **options)  # type: ignore[arg-type]
-
-
-def send(channel: WebhookChannel, alert: Alert) -> None:
-    asyncio.run(channel.send(alert))
-
-
-def failure(channel: WebhookChannel, alert: Alert) -> DeliveryError:
-    with pytest.raises(DeliveryError) as info:
-        send(channel, alert)
-    assert info.value.channel == "team-hook"
-    return info.value
 
 
 def verify_signature(body: bytes, header: str, secret: str) -> bool:
@@ -136,7 +97,7 @@ def test_webhook_channel_server_errors_are_retryable(
     webhook_receiver: WebhookReceiver, status: int
 ) -> None:
     webhook_receiver.respond(status, body="upstream\r\nbroke")
-    error = failure(channel_for(webhook_receiver), make_alert())
+    error = send_failure(channel_for(webhook_receiver), make_alert())
     assert not error.permanent
     assert error.retry_after is None
     assert f"answered {status}" in error.message
@@ -145,7 +106,7 @@ def test_webhook_channel_server_errors_are_retryable(
 
 def test_webhook_channel_429_honours_retry_after_seconds(webhook_receiver: WebhookReceiver) -> None:
     webhook_receiver.respond(429, headers={"Retry-After": "7"})
-    error = failure(channel_for(webhook_receiver), make_alert())
+    error = send_failure(channel_for(webhook_receiver), make_alert())
     assert not error.permanent
     assert error.retry_after == 7.0
 
@@ -155,7 +116,7 @@ def test_webhook_channel_503_honours_retry_after_date(webhook_receiver: WebhookR
     webhook_receiver.respond(
         503, headers={"Retry-After": email.utils.format_datetime(later, usegmt=True)}
     )
-    error = failure(channel_for(webhook_receiver), make_alert())
+    error = send_failure(channel_for(webhook_receiver), make_alert())
     assert not error.permanent
     assert error.retry_after is not None and 100 < error.retry_after <= 120
 
@@ -175,7 +136,7 @@ def test_webhook_channel_client_errors_are_permanent(
     webhook_receiver: WebhookReceiver, status: int, hint: str
 ) -> None:
     webhook_receiver.respond(status)
-    error = failure(channel_for(webhook_receiver), make_alert())
+    error = send_failure(channel_for(webhook_receiver), make_alert())
     assert error.permanent
     assert str(status) in error.message
     assert hint in (error.hint or "")
@@ -183,7 +144,7 @@ def test_webhook_channel_client_errors_are_permanent(
 
 def test_webhook_channel_does_not_follow_redirects(webhook_receiver: WebhookReceiver) -> None:
     webhook_receiver.respond(302, headers={"Location": "http://127.0.0.1:9/elsewhere"})
-    error = failure(channel_for(webhook_receiver), make_alert())
+    error = send_failure(channel_for(webhook_receiver), make_alert())
     assert error.permanent
     assert "redirects" in (error.hint or "")
     assert len(webhook_receiver.wait_for(1)) == 1
@@ -194,7 +155,7 @@ def test_webhook_channel_hanging_receiver_times_out_retryable(
     webhook_receiver: WebhookReceiver,
 ) -> None:
     webhook_receiver.hang()
-    error = failure(channel_for(webhook_receiver, timeout=0.5), make_alert())
+    error = send_failure(channel_for(webhook_receiver, timeout=0.5), make_alert())
     assert not error.permanent
     assert "timed out after 0.5s" in error.message
     assert len(webhook_receiver.wait_for(1)) == 1
@@ -203,7 +164,7 @@ def test_webhook_channel_hanging_receiver_times_out_retryable(
 def test_webhook_channel_connection_refused_is_retryable() -> None:
     port = free_port()  # nothing listens there
     channel = WebhookChannel("team-hook", url=f"http://{LOCALHOST}:{port}/hook/tok3n", timeout=5)
-    error = failure(channel, make_alert())
+    error = send_failure(channel, make_alert())
     assert not error.permanent
     assert f"{LOCALHOST}:{port}" in error.message
     assert "tok3n" not in str(error)  # paths often carry tokens
@@ -214,7 +175,7 @@ def test_webhook_channel_next_request_after_failure_succeeds(
 ) -> None:
     webhook_receiver.respond(500)
     channel = channel_for(webhook_receiver)
-    assert not failure(channel, make_alert()).permanent
+    assert not send_failure(channel, make_alert()).permanent
     send(channel, make_alert())
     first, second = webhook_receiver.wait_for(2)
     assert first.body == second.body

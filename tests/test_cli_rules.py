@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import mailbox
 
+import pytest
+
 from scheduler.lock import InstanceLock
 from tests.clirunner import db_rows, newswatch, write_config
 from tests.httpserver import rss
+
+pytestmark = pytest.mark.slow  # every test here runs newswatch in a subprocess
 
 KHMER = "ប៉ូលិសនៅក្រុងព្រះសីហនុបានរកឃើញជនរងគ្រោះ"
 

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.clirunner import ROOT, cli_env, newswatch, write_config
 
 # Libraries that take most of a second to import, needed only by the commands that fetch,
@@ -35,6 +37,7 @@ def small_config(folder, **service):
     )
 
 
+@pytest.mark.slow
 def test_cli_config_before_or_after_the_command(tmp_path):
     config = small_config(tmp_path)
     before = newswatch("--config", str(config), "check")
@@ -49,6 +52,7 @@ def test_cli_config_before_or_after_the_command(tmp_path):
     assert "No such option" not in status.stderr and "no database" in status.stderr
 
 
+@pytest.mark.slow
 def test_cli_missing_config_says_how_to_make_one(tmp_path):
     result = newswatch("status", config=tmp_path / "config.toml")
     assert result.returncode == 2

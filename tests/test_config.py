@@ -26,6 +26,7 @@ from scheduler.config import (
 )
 from scheduler.config_problems import dotted
 from scheduler.errors import ConfigError
+from tests.clirunner import config_problems, write_config_text
 
 EXAMPLE = """\
 [service]
@@ -74,27 +75,14 @@ path = "alerts.mbox"
 """
 
 
-def write(folder: Path, text: str, name: str = "config.toml") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def problems_of(path: Path, environ: dict[str, str] | None = None) -> list[Problem]:
-    with pytest.raises(ConfigError) as caught:
-        load_config(path, environ=environ or {})
-    return caught.value.problems
-
-
 def only_problem(path: Path, environ: dict[str, str] | None = None) -> Problem:
-    problems = problems_of(path, environ)
+    problems = config_problems(path, environ)
     assert len(problems) == 1, [str(p) for p in problems]
     return problems[0]
 
 
 def test_load_config_reads_full_example(tmp_path):
-    path = write(tmp_path, EXAMPLE)
+    path = write_config_text(tmp_path, EXAMPLE)
     config = load_config(path, environ=EXAMPLE_ENV)
     folder = tmp_path.resolve()
     assert isinstance(config, Config)
@@ -122,7 +110,7 @@ def test_load_config_reads_full_example(tmp_path):
 
 
 def test_load_config_applies_service_defaults(tmp_path):
-    service = load_config(write(tmp_path, ""), environ={}).service
+    service = load_config(write_config_text(tmp_path, ""), environ={}).service
     assert service.database == tmp_path.resolve() / "newswatch.db"
     assert service.interval == timedelta(minutes=15)
     assert service.user_agent == DEFAULT_USER_AGENT
@@ -141,7 +129,7 @@ def test_load_config_reads_every_service_key(tmp_path):
         'near_duplicate = 1\nretry_max_attempts = 3\nretry_max_age = "1d12h"\n'
         'ops_channels = ["archive"]\nkeep = "90d"\nuser_agent = "research-bot/1"\n'
     )
-    service = load_config(write(tmp_path, text), environ={}).service
+    service = load_config(write_config_text(tmp_path, text), environ={}).service
     assert service.max_size == 512 * 1024 and service.timeout == timedelta(seconds=45)
     assert service.obey_robots is False and service.concurrency_per_host == 2
     assert (service.timezone, service.log_level, service.near_duplicate) == (
@@ -159,7 +147,9 @@ def test_load_config_resolves_paths_against_config_folder(tmp_path):
         '[service]\ndatabase = "../data/nw.db"\n[channels.a]\ntype = "mbox"\npath = "/var/a.mbox"\n'
     )
     text += '[channels.b]\ntype = "mbox"\npath = "~/b.mbox"\n'
-    config = load_config(write(tmp_path / "etc", text), environ={"HOME": str(tmp_path / "home")})
+    config = load_config(
+        write_config_text(tmp_path / "etc", text), environ={"HOME": str(tmp_path / "home")}
+    )
     assert config.service.database == tmp_path.resolve() / "data" / "nw.db"
     assert config.channels["a"].path == Path("/var/a.mbox")
     assert config.channels["b"].path == tmp_path.resolve() / "home" / "b.mbox"
@@ -178,7 +168,7 @@ def test_load_config_reads_html_and_sitemap_sources(tmp_path):
         '[sources.map]\ntype = "sitemap"\nurl = "https://x.org/sitemap.xml"\nenabled = false\n'
         '[sources.xp]\ntype = "html"\nurl = "https://x.org/"\nfollow = "//h2/a"\n'
     )
-    config = load_config(write(tmp_path, text), environ={})
+    config = load_config(write_config_text(tmp_path, text), environ={})
     html = config.sources["ppp"]
     assert isinstance(html, HtmlSource)
     assert html.to_source() == Source(
@@ -207,7 +197,7 @@ def test_email_channel_default_port_follows_security(security, port):
 
 
 def test_config_models_are_frozen_and_reject_unknown_fields(tmp_path):
-    config = load_config(write(tmp_path, BASE), environ={})
+    config = load_config(write_config_text(tmp_path, BASE), environ={})
     with pytest.raises(ValidationError):
         config.service.interval = timedelta(seconds=1)
     with pytest.raises(ValidationError):
@@ -452,14 +442,14 @@ def test_load_config_reads_source_title_and_mute_url(tmp_path):
         '\n[channels.m]\ntype = "email"\nhost = "h"\nfrom = "a@x.org"\nto = ["b@x.org"]\n'
         'mute_url = "mailto:admin@x.org?subject=mute%20{rule}"\n'
     )
-    config = load_config(write(tmp_path, text), environ={})
+    config = load_config(write_config_text(tmp_path, text), environ={})
     assert config.sources["kt"].title == "Khmer Times"
     assert config.channels["m"].mute_url == "mailto:admin@x.org?subject=mute%20{rule}"
 
 
 @pytest.mark.parametrize("snippet, path, message", PROBLEMS, ids=[p for _s, p, _m in PROBLEMS])
 def test_load_config_reports_problem_at_dotted_path(tmp_path, snippet, path, message):
-    problem = only_problem(write(tmp_path, BASE + snippet + "\n"))
+    problem = only_problem(write_config_text(tmp_path, BASE + snippet + "\n"))
     assert problem.path == path
     assert problem.message.startswith(message), problem.message
 
@@ -473,7 +463,7 @@ def test_load_config_reports_problem_at_dotted_path(tmp_path, snippet, path, mes
     ],
 )
 def test_load_config_reports_tables_of_wrong_shape(tmp_path, text, path, message):
-    problem = only_problem(write(tmp_path, text))
+    problem = only_problem(write_config_text(tmp_path, text))
     assert (problem.path, problem.message) == (path, message)
 
 
@@ -483,7 +473,7 @@ def test_load_config_gives_hints(tmp_path):
         '[sources.aw]\ntype = "atom"\nurl = "https://x.org/"\n'
         '[rules.r]\nquery = "x"\nchannels = ["archve"]\n'
     )
-    hints = {p.path: p.hint for p in problems_of(write(tmp_path, text))}
+    hints = {p.path: p.hint for p in config_problems(write_config_text(tmp_path, text))}
     assert hints["service.timezone"] == "did you mean 'Asia/Phnom_Penh'?"
     assert "timezone" in hints["service.colour"] and "interval" in hints["service.colour"]
     assert hints["sources.aw.type"] == 'Atom and RDF feeds use type = "rss"'
@@ -492,7 +482,7 @@ def test_load_config_gives_hints(tmp_path):
 
 def test_load_config_chat_channel_type_points_at_webhook_format(tmp_path):
     text = BASE + '[channels.c]\ntype = "slack"\nurl = "https://h.org/"\n'
-    hints = {p.path: p.hint for p in problems_of(write(tmp_path, text))}
+    hints = {p.path: p.hint for p in config_problems(write_config_text(tmp_path, text))}
     assert hints["channels.c.type"] == 'use type = "webhook" with format = "slack"'
 
 
@@ -504,7 +494,7 @@ def test_load_config_reports_every_problem_at_once(tmp_path):
         '[rules.r]\nquery = "x"\nchannels = ["nope"]\n'
         '[channels.m]\ntype = "email"\nhost = "h"\nfrom = "a@x.org"\nto = []\n'
     )
-    path = write(tmp_path, text)
+    path = write_config_text(tmp_path, text)
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
     error = caught.value
@@ -553,7 +543,7 @@ def test_load_config_expands_variables_in_nested_strings_and_arrays(tmp_path):
         "HOOK_ID": "42",
         "TOKEN": "tkn",
     }
-    config = load_config(write(tmp_path, text), environ=environ)
+    config = load_config(write_config_text(tmp_path, text), environ=environ)
     mail = config.channels["m"]
     assert (mail.host, mail.port, mail.sender) == ("smtp.example.org", 2525, "alerts@example.org")
     assert mail.to == ("analyst@example.org", "desk@example.org")
@@ -563,7 +553,7 @@ def test_load_config_expands_variables_in_nested_strings_and_arrays(tmp_path):
 
 
 def test_load_config_reports_missing_variable_with_key(tmp_path):
-    problems = problems_of(write(tmp_path, EXAMPLE), {"SMTP_USER": "u"})
+    problems = config_problems(write_config_text(tmp_path, EXAMPLE), {"SMTP_USER": "u"})
     assert [str(p).split(" (hint")[0] for p in problems] == [
         "channels.team-mail.password: environment variable SMTP_PASSWORD is not set"
     ]
@@ -572,7 +562,7 @@ def test_load_config_reports_missing_variable_with_key(tmp_path):
 def test_load_config_reports_missing_variable_once_per_key(tmp_path):
     text = BASE + '[channels.m]\ntype = "email"\nhost = "h"\nport = "${PORT}"\n'
     text += 'from = "a@x.org"\nto = ["${TO}"]\n'
-    problems = problems_of(write(tmp_path, text))
+    problems = config_problems(write_config_text(tmp_path, text))
     assert [(p.path, p.message) for p in problems] == [
         ("channels.m.port", "environment variable PORT is not set"),
         ("channels.m.to[0]", "environment variable TO is not set"),
@@ -582,7 +572,7 @@ def test_load_config_reports_missing_variable_once_per_key(tmp_path):
 @pytest.mark.parametrize("reference", ["${1BAD}", "${UNCLOSED", "${}"])
 def test_load_config_reports_malformed_variable_reference(tmp_path, reference):
     text = BASE + f'[service]\nuser_agent = "bot {reference}"\n'
-    problem = only_problem(write(tmp_path, text))
+    problem = only_problem(write_config_text(tmp_path, text))
     assert problem.path == "service.user_agent"
     assert problem.message.startswith("invalid variable reference")
 
@@ -590,31 +580,31 @@ def test_load_config_reports_malformed_variable_reference(tmp_path, reference):
 def test_load_config_reads_only_the_given_environ(tmp_path, monkeypatch):
     monkeypatch.setenv("SMTP_USER", "from-process")
     monkeypatch.setenv("SMTP_PASSWORD", "from-process")
-    path = write(tmp_path, EXAMPLE)
-    assert len(problems_of(path, {})) == 2
+    path = write_config_text(tmp_path, EXAMPLE)
+    assert len(config_problems(path, {})) == 2
     assert load_config(path).channels["team-mail"].username == "from-process"
 
 
 def test_load_config_finds_file_from_newswatch_config(tmp_path):
-    path = write(tmp_path / "elsewhere", BASE)
+    path = write_config_text(tmp_path / "elsewhere", BASE)
     config = load_config(environ={"NEWSWATCH_CONFIG": str(path)})
     assert config.path == path.resolve() and "kt" in config.sources
 
 
 def test_load_config_defaults_to_config_toml_in_current_folder(tmp_path, monkeypatch):
-    write(tmp_path, BASE)
+    write_config_text(tmp_path, BASE)
     monkeypatch.chdir(tmp_path)
     assert load_config(environ={}).path == tmp_path.resolve() / "config.toml"
 
 
 def test_load_config_reports_toml_syntax_error_with_line(tmp_path):
-    path = write(tmp_path, '[service]\ndatabase = "x.db"\ninterval = 15m\n')
+    path = write_config_text(tmp_path, '[service]\ndatabase = "x.db"\ninterval = 15m\n')
     problem = only_problem(path)
     assert problem.message.startswith("invalid TOML:") and "line 3" in problem.message
     assert 'strings need quotes, e.g. interval = "10m"' in problem.hint
     with pytest.raises(ConfigError, match="line 3"):
         load_config(path, environ={})
-    problem = only_problem(write(tmp_path, "[service]\ninterval = soon\n"))
+    problem = only_problem(write_config_text(tmp_path, "[service]\ninterval = soon\n"))
     assert "line 2" in problem.message and problem.hint.startswith("strings need quotes")
 
 
@@ -646,7 +636,7 @@ SECRET_ENV = {**EXAMPLE_ENV, "HOOK_SECRET": SECRETS[1], "HOOK_TOKEN": SECRETS[2]
 
 
 def test_config_repr_hides_secrets(tmp_path):
-    config = load_config(write(tmp_path, EXAMPLE + SECRET_CHANNELS), environ=SECRET_ENV)
+    config = load_config(write_config_text(tmp_path, EXAMPLE + SECRET_CHANNELS), environ=SECRET_ENV)
     assert config.channels["hook"].secret == SECRETS[1]
     shown = repr(config) + str(config)
     assert not [secret for secret in SECRETS if secret in shown]
@@ -658,7 +648,7 @@ def test_config_error_hides_secrets(tmp_path):
     text += '[channels.bad]\ntype = "webhook"\nurl = "https://h.org/"\nsecret = 55123377\n'
     text += "headers = { X-Key = 99887766 }\n"
     with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, text), environ=SECRET_ENV)
+        load_config(write_config_text(tmp_path, text), environ=SECRET_ENV)
     paths = {p.path: p.message for p in caught.value.problems}
     assert paths["channels.bad.secret"] == "expected a string, found a number"
     assert paths["channels.bad.headers.X-Key"] == "expected a string, found a number"
@@ -686,7 +676,7 @@ def test_load_config_reports_query_error_position(tmp_path, key):
         query.parse_query(bad)
     extra = "" if key == "query" else '\nquery = "raid"'
     text = BASE + f"[rules.scam-crackdown]\n{key} = '{bad}'{extra}\nchannels = [\"archive\"]\n"
-    problem = only_problem(write(tmp_path, text))
+    problem = only_problem(write_config_text(tmp_path, text))
     assert problem.path == f"rules.scam-crackdown.{key}"
     assert parsed.value.message in problem.message
     assert f"position {parsed.value.position}" in problem.message
@@ -698,7 +688,7 @@ def test_load_config_accepts_valid_queries(tmp_path):
         "[rules.r]\nquery = '(raid OR rescued) AND \"Phnom Penh\"'\n"
         "exclude = 'football'\nchannels = [\"archive\"]\n"
     )
-    rule = load_config(write(tmp_path, text), environ={}).rules["r"]
+    rule = load_config(write_config_text(tmp_path, text), environ={}).rules["r"]
     assert rule.query == '(raid OR rescued) AND "Phnom Penh"' and rule.exclude == "football"
 
 
@@ -729,7 +719,7 @@ to = ["b@example.org"]
 
 
 def test_load_config_rejects_quoted_booleans_and_numbers_naming_the_key(tmp_path):
-    problems = {p.path: p for p in problems_of(write(tmp_path, STRICT))}
+    problems = {p.path: p for p in config_problems(write_config_text(tmp_path, STRICT))}
     assert set(problems) == {
         "service.obey_robots",
         "sources.kt.enabled",
@@ -751,13 +741,13 @@ def test_load_config_numbers_and_booleans_from_the_environment_are_converted(tmp
         .replace('"8025"', '"${SMTP_PORT}"')
     )
     env = {"FLAG": "false", "HITS": "2", "SMTP_PORT": "8025"}
-    config = load_config(write(tmp_path, text), environ=env)
+    config = load_config(write_config_text(tmp_path, text), environ=env)
     assert config.service.obey_robots is False and config.sources["kt"].enabled is False
     assert config.rules["r"].min_hits == 2 and config.channels["mail"].port == 8025
     # Durations keep taking seconds, numbers keep taking whole numbers.
     assert config.service.interval == timedelta(minutes=10)
     assert config.service.near_duplicate == 1.0
-    bad = only_problem(write(tmp_path, text), {**env, "SMTP_PORT": "smtp"})
+    bad = only_problem(write_config_text(tmp_path, text), {**env, "SMTP_PORT": "smtp"})
     assert (bad.path, bad.message) == (
         "channels.mail.port",
         "expected an integer, found string 'smtp'",
@@ -767,7 +757,7 @@ def test_load_config_numbers_and_booleans_from_the_environment_are_converted(tmp
 def test_load_config_multi_line_query_error_gives_line_and_column(tmp_path):
     text = "[rules.r]\nquery = '''\n(raid OR crackdown)\nAND (Poipet OR\n Bavet))\n'''\n"
     text += 'channels = ["box"]\n[channels.box]\ntype = "mbox"\npath = "a.mbox"\n'
-    problem = only_problem(write(tmp_path, text))
+    problem = only_problem(write_config_text(tmp_path, text))
     assert problem.path == "rules.r.query"
     assert "(query line 3, column 8)" in problem.message
     assert "\\n" not in problem.hint and "Bavet" in problem.hint

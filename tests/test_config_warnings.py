@@ -77,6 +77,7 @@ def test_config_warnings_unwritable_mbox_folder(tmp_path):
     assert len(found) == 1 and "is not writable" in found[0]
 
 
+@pytest.mark.slow
 def test_check_prints_warnings_and_counts_with_plurals(tmp_path):
     config = write_config(
         tmp_path,

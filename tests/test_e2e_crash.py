@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import signal
 
-from tests.clirunner import db_rows, start_service, stop_service, wait_until, write_config
+import pytest
+
+from tests.clirunner import db_rows, start_service, stop_service, write_config
 from tests.httpserver import rss
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # every test here runs newswatch in a subprocess
 
 
 def test_kill_9_during_delivery_then_restart_delivers_each_alert_once_by_key(

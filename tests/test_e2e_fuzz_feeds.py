@@ -9,23 +9,26 @@ reported by the source-health alert; the good feed is stored and alerted as usua
 from __future__ import annotations
 
 import json
-import mailbox
 from pathlib import Path
 
 import pytest
 
+from tests.alertkit import mbox_subjects
 from tests.clirunner import (
     db_rows,
     newswatch,
     start_service,
     stop_service,
-    wait_until,
     write_config,
 )
+from tests.corpus import FUZZ_FEEDS
 from tests.httpserver import FeedServer, rss
+from tests.waiting import wait_until
 
-FUZZ = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds" / "fuzz"
-pytestmark = pytest.mark.skipif(not FUZZ.is_dir(), reason=f"fuzz corpus not found at {FUZZ}")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not FUZZ_FEEDS.is_dir(), reason=f"fuzz corpus not found at {FUZZ_FEEDS}"),
+]
 
 GOOD = {
     "title": "Police raid scam compound in Sihanoukville",
@@ -37,7 +40,7 @@ GOOD = {
 
 def fuzz_files() -> dict[str, Path]:
     """Source name -> corpus file."""
-    return {f"fuzz{n}": path for n, path in enumerate(sorted(FUZZ.glob("*.xml")))}
+    return {f"fuzz{n}": path for n, path in enumerate(sorted(FUZZ_FEEDS.glob("*.xml")))}
 
 
 def configure(tmp_path: Path, http_server: FeedServer, **service: object) -> Path:
@@ -58,18 +61,8 @@ def configure(tmp_path: Path, http_server: FeedServer, **service: object) -> Pat
     )
 
 
-def subjects(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    box = mailbox.mbox(path)
-    try:
-        return sorted(str(message["Subject"]) for message in box)
-    finally:
-        box.close()
-
-
 def broken_notices(tmp_path: Path) -> list[str]:
-    return [s for s in subjects(tmp_path / "ops.mbox") if s.endswith("is not working")]
+    return [s for s in mbox_subjects(tmp_path / "ops.mbox") if s.endswith("is not working")]
 
 
 def status_of(config: Path) -> dict[str, dict[str, object]]:
@@ -100,7 +93,7 @@ def test_once_bad_feeds_fail_alone_and_the_good_one_alerts(tmp_path, http_server
     assert "KeyError in feedparser's georss handling" in result.stdout
     assert "TypeError in feedparser's <height> handling" in result.stdout
 
-    (alert,) = subjects(tmp_path / "alerts.mbox")
+    (alert,) = mbox_subjects(tmp_path / "alerts.mbox")
     assert "Police raid scam compound in Sihanoukville" in alert
     assert sorted(broken_notices(tmp_path)) == sorted(
         f"[newswatch] Source {name} is not working" for name in fuzz_files()
@@ -118,7 +111,7 @@ def test_run_bad_feeds_fail_every_poll_and_the_good_one_alerts(tmp_path, http_se
 
     proc = start_service(config)
     try:
-        wait_until(lambda: len(subjects(tmp_path / "alerts.mbox")) == 1, what="the alert")
+        wait_until(lambda: len(mbox_subjects(tmp_path / "alerts.mbox")) == 1, what="the alert")
         wait_until(
             lambda: all(failures().get(name, 0) >= 2 for name in fuzz_files()),
             what="every bad feed failing twice",
@@ -131,5 +124,5 @@ def test_run_bad_feeds_fail_every_poll_and_the_good_one_alerts(tmp_path, http_se
     assert code == 0, err
     assert "Traceback" not in err and "failed unexpectedly" not in err
     assert "the feed could not be parsed (KeyError in feedparser's georss handling)" in err
-    assert len(subjects(tmp_path / "alerts.mbox")) == 1
+    assert len(mbox_subjects(tmp_path / "alerts.mbox")) == 1
     assert failures()["good"] == 0

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import mailbox
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from tests.clirunner import db_rows, newswatch, write_config
+from tests.alertkit import read_mbox
+from tests.clirunner import db_rows, make_due, newswatch, write_config, write_config_text
 from tests.httpserver import FeedServer, rss
-from tests.peers import SmtpRecorder, free_port
+from tests.peers import free_port
+
+pytestmark = pytest.mark.slow  # every test here runs newswatch in a subprocess
 
 RULE = '(raid OR crackdown OR rescued) AND (Sihanoukville OR "Phnom Penh") AND NOT football'
 
@@ -36,14 +37,6 @@ ITEMS = [
         "guid": "kt-3",
     },
 ]
-
-
-def mbox_count(path: Path) -> int:
-    box = mailbox.mbox(path)
-    try:
-        return len(box)
-    finally:
-        box.close()
 
 
 def configure(tmp_path: Path, http_server: FeedServer, smtp, hook, **service) -> Path:
@@ -84,7 +77,7 @@ def test_once_sends_one_email_one_webhook_one_mbox_entry_per_match(
     payload = request.json()
     assert payload["version"] == 1 and payload["rule"] == "scam"
     assert payload["article"]["url"] == "https://news.example.org/raid-sihanoukville"
-    assert mbox_count(tmp_path / "alerts.mbox") == 1
+    assert len(read_mbox(tmp_path / "alerts.mbox")) == 1
 
     again = newswatch("once", config=config)
     assert again.returncode == 0, again.stderr
@@ -92,7 +85,7 @@ def test_once_sends_one_email_one_webhook_one_mbox_entry_per_match(
     assert http_server.hits("/feed")[-1].headers.get("If-None-Match") == '"v1"'
     assert len(smtp_server.messages) == 1
     assert len(webhook_receiver.requests) == 1
-    assert mbox_count(tmp_path / "alerts.mbox") == 1
+    assert len(read_mbox(tmp_path / "alerts.mbox")) == 1
 
 
 def test_once_same_article_in_two_feeds_with_tracking_tags_alerts_once(
@@ -157,7 +150,7 @@ def test_once_webhook_failure_is_retried_and_email_unaffected(
     newswatch("once", config=config)
     assert len(webhook_receiver.requests) == 1
     # Time passes (the retry falls due): the next run delivers it, once.
-    _make_due(db)
+    make_due(db)
     result = newswatch("once", config=config)
     assert "sent 1" in result.stdout
     assert len(webhook_receiver.wait_for(2)) == 2
@@ -165,14 +158,9 @@ def test_once_webhook_failure_is_retried_and_email_unaffected(
     assert len(smtp_server.messages) == 1
 
 
-def _make_due(db: Path) -> None:
-    import sqlite3
-
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE outbox SET next_attempt = '2000-01-01T00:00:00+00:00'")
-
-
-def test_once_smtp_down_keeps_mail_queued_until_it_is_back(tmp_path, http_server, webhook_receiver):
+def test_once_smtp_down_keeps_mail_queued_until_it_is_back(
+    tmp_path, http_server, webhook_receiver, smtp_server_factory
+):
     port = free_port()
     down = SimpleNamespace(host="127.0.0.1", port=port)
     config = configure(tmp_path, http_server, down, webhook_receiver)
@@ -184,15 +172,10 @@ def test_once_smtp_down_keeps_mail_queued_until_it_is_back(tmp_path, http_server
     assert f"127.0.0.1:{port}" in row["last_error"]
     assert len(webhook_receiver.wait_for(1)) == 1
 
-    recorder = SmtpRecorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        _make_due(db)
-        assert newswatch("once", config=config).returncode == 0
-        assert len(recorder.messages) == 1
-    finally:
-        controller.stop()
+    back = smtp_server_factory(port=port)
+    make_due(db)
+    assert newswatch("once", config=config).returncode == 0
+    assert len(back.messages) == 1
     assert len(webhook_receiver.requests) == 1
     assert db_rows(db, "SELECT state FROM outbox WHERE channel = 'mail'")[0]["state"] == "sent"
 
@@ -266,8 +249,8 @@ def test_once_recovers_unmatched_articles_after_a_crash(
 
 
 def test_once_config_errors_exit_2_with_every_problem(tmp_path):
-    config = tmp_path / "config.toml"
-    config.write_text(
+    config = write_config_text(
+        tmp_path,
         """
 [service]
 interval = "soon"
@@ -278,7 +261,6 @@ url = "https://example.org/feed"
 query = '(raid AND'
 channels = ["nowhere"]
 """,
-        encoding="utf-8",
     )
     result = newswatch("once", config=config)
     assert result.returncode == 2

@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import mailbox
 import signal
-from pathlib import Path
 
-from tests.clirunner import start_service, stop_service, wait_until, write_config
-from tests.httpserver import rss
+import pytest
 
+from tests.alertkit import mbox_subjects
+from tests.clirunner import start_service, stop_service, write_config
+from tests.httpserver import rss, rss_item
+from tests.waiting import wait_until
 
-def subjects(tmp_path: Path) -> list[str]:
-    path = tmp_path / "alerts.mbox"
-    if not path.exists():
-        return []
-    box = mailbox.mbox(path)
-    try:
-        return [str(m["Subject"]) for m in box]
-    finally:
-        box.close()
-
-
-def item(n: int, title: str) -> dict[str, str]:
-    return {"title": title, "link": f"https://news.example.org/{n}", "guid": f"g{n}"}
+pytestmark = pytest.mark.slow  # every test here runs newswatch in a subprocess
 
 
 def test_reload_new_rule_alerts_and_broken_edit_keeps_running_config(tmp_path, http_server):
-    http_server.add("/a", rss([item(1, "Raid in Poipet")]))
+    http_server.add("/a", rss([rss_item(1, "Raid in Poipet")]))
     rules = {"poipet": {"query": "Poipet", "channels": ["box"]}}
     args = dict(
         service={"interval": "1s"},
@@ -36,15 +25,20 @@ def test_reload_new_rule_alerts_and_broken_edit_keeps_running_config(tmp_path, h
     config = write_config(tmp_path, rules=rules, **args)
     proc = start_service(config)
     try:
-        wait_until(lambda: len(subjects(tmp_path)) == 1, what="first alert")
+        wait_until(lambda: len(mbox_subjects(tmp_path / "alerts.mbox")) == 1, what="first alert")
         # Add a rule by editing the file: it applies to articles stored from now on.
         rules["bavet"] = {"query": "Bavet", "channels": ["box"]}
         write_config(tmp_path, rules=rules, **args)
         wait_until(
             lambda: b"config reloaded" in _stderr_so_far(proc, tmp_path), what="reload logged"
         )
-        http_server.add("/a", rss([item(2, "Casino raid in Bavet"), item(1, "Raid in Poipet")]))
-        wait_until(lambda: any("bavet" in s for s in subjects(tmp_path)), what="new rule alert")
+        http_server.add(
+            "/a", rss([rss_item(2, "Casino raid in Bavet"), rss_item(1, "Raid in Poipet")])
+        )
+        wait_until(
+            lambda: any("bavet" in s for s in mbox_subjects(tmp_path / "alerts.mbox")),
+            what="new rule alert",
+        )
 
         # A broken edit is rejected with the key named; the running rules keep working.
         config.write_text(config.read_text().replace('query = "Poipet"', 'query = "(Poipet"'))
@@ -54,9 +48,18 @@ def test_reload_new_rule_alerts_and_broken_edit_keeps_running_config(tmp_path, h
         )
         http_server.add(
             "/a",
-            rss([item(3, "Second Poipet raid"), item(2, "Casino raid in Bavet"), item(1, "x")]),
+            rss(
+                [
+                    rss_item(3, "Second Poipet raid"),
+                    rss_item(2, "Casino raid in Bavet"),
+                    rss_item(1, "x"),
+                ]
+            ),
         )
-        wait_until(lambda: len(subjects(tmp_path)) == 3, what="old rule still alerting")
+        wait_until(
+            lambda: len(mbox_subjects(tmp_path / "alerts.mbox")) == 3,
+            what="old rule still alerting",
+        )
 
         # SIGHUP reloads at once (here: back to the valid file).
         write_config(tmp_path, rules=rules, **args)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import mailbox
 from pathlib import Path
 
-from tests.clirunner import db_rows, start_service, stop_service, wait_until, write_config
-from tests.httpserver import FeedServer, rss
+import pytest
+
+from tests.alertkit import mbox_subjects
+from tests.clirunner import db_rows, start_service, stop_service, write_config
+from tests.httpserver import FeedServer, rss, rss_item
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # every test here runs newswatch in a subprocess
 
 RULE = "(raid OR rescued) AND (Sihanoukville OR Poipet)"
-
-
-def item(n: int, title: str) -> dict[str, str]:
-    return {"title": title, "link": f"https://news.example.org/{n}", "guid": f"g{n}"}
 
 
 def service_config(tmp_path: Path, http_server: FeedServer, interval: str = "1s") -> Path:
@@ -29,31 +30,22 @@ def service_config(tmp_path: Path, http_server: FeedServer, interval: str = "1s"
     )
 
 
-def mbox_subjects(tmp_path: Path) -> list[str]:
-    path = tmp_path / "alerts.mbox"
-    if not path.exists():
-        return []
-    box = mailbox.mbox(path)
-    try:
-        return sorted(str(m["Subject"]) for m in box)
-    finally:
-        box.close()
-
-
 def test_run_polls_on_schedule_alerts_once_and_stops_cleanly(tmp_path, http_server):
-    http_server.add("/a", rss([item(1, "Police raid in Sihanoukville")]))
-    http_server.add("/b", rss([item(2, "Weather in Kampot")]))
+    http_server.add("/a", rss([rss_item(1, "Police raid in Sihanoukville")]))
+    http_server.add("/b", rss([rss_item(2, "Weather in Kampot")]))
     http_server.add("/broken", "no", status=500)
     config = service_config(tmp_path, http_server)
     proc = start_service(config)
     try:
-        wait_until(lambda: len(mbox_subjects(tmp_path)) == 1, what="first alert")
+        wait_until(lambda: len(mbox_subjects(tmp_path / "alerts.mbox")) == 1, what="first alert")
         wait_until(lambda: len(http_server.hits("/a")) >= 3, what="repeated polls of a")
         # A new item appears while the service runs.
         http_server.add(
-            "/b", rss([item(3, "Workers rescued in Poipet"), item(2, "Weather in Kampot")])
+            "/b", rss([rss_item(3, "Workers rescued in Poipet"), rss_item(2, "Weather in Kampot")])
         )
-        wait_until(lambda: len(mbox_subjects(tmp_path)) == 2, what="alert for the new item")
+        wait_until(
+            lambda: len(mbox_subjects(tmp_path / "alerts.mbox")) == 2, what="alert for the new item"
+        )
         polls_before = len(http_server.hits("/a"))
         wait_until(lambda: len(http_server.hits("/a")) >= polls_before + 2, what="more polls")
     finally:
@@ -63,7 +55,7 @@ def test_run_polls_on_schedule_alerts_once_and_stops_cleanly(tmp_path, http_serv
     assert "Traceback" not in err
     assert f"alerts go to {tmp_path / 'alerts.mbox'} (channel box)" in err
     assert "watching 3 sources with 1 rule\n" in err
-    subjects = mbox_subjects(tmp_path)
+    subjects = mbox_subjects(tmp_path / "alerts.mbox")
     assert len(subjects) == 2 and any("Poipet" in s for s in subjects)
     # The failing source backed off: fewer polls than the healthy one at the same interval.
     assert 1 <= len(http_server.hits("/broken")) < len(http_server.hits("/a"))
@@ -80,8 +72,10 @@ def test_run_failing_source_recovers_by_itself(tmp_path, http_server):
     proc = start_service(config)
     try:
         wait_until(lambda: len(http_server.hits("/a")) >= 2, what="failing polls")
-        http_server.add("/a", rss([item(7, "Raid on Poipet casino")]))
-        wait_until(lambda: len(mbox_subjects(tmp_path)) == 1, timeout=40, what="recovery")
+        http_server.add("/a", rss([rss_item(7, "Raid on Poipet casino")]))
+        wait_until(
+            lambda: len(mbox_subjects(tmp_path / "alerts.mbox")) == 1, timeout=40, what="recovery"
+        )
     finally:
         code, _, err = stop_service(proc)
     assert code == 0, err
@@ -125,7 +119,7 @@ def test_run_serves_health_and_metrics(tmp_path, http_server):
 
     from tests.peers import free_port
 
-    http_server.add("/a", rss([item(1, "Police raid in Sihanoukville")]))
+    http_server.add("/a", rss([rss_item(1, "Police raid in Sihanoukville")]))
     http_server.add("/b", rss([]))
     http_server.add("/broken", "no", status=500)
     port = free_port()
@@ -143,7 +137,7 @@ def test_run_serves_health_and_metrics(tmp_path, http_server):
             return 0, ""
 
     try:
-        wait_until(lambda: len(mbox_subjects(tmp_path)) == 1, what="first alert")
+        wait_until(lambda: len(mbox_subjects(tmp_path / "alerts.mbox")) == 1, what="first alert")
         wait_until(lambda: get("/healthz")[0] == 200, what="healthy")
         wait_until(lambda: 'newswatch_matches_total{rule="scam"} 1.0' in get("/metrics")[1])
         metrics = get("/metrics")[1]

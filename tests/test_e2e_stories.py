@@ -6,9 +6,13 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.clirunner import db_rows, newswatch, write_config
 from tests.httpserver import FeedServer, rss
 from tests.peers import WebhookReceiver
+
+pytestmark = pytest.mark.slow  # every test here runs newswatch in a subprocess
 
 WIRE = (
     "Cambodian police raided a building complex in Sihanoukville on Tuesday night and rescued "

@@ -20,8 +20,8 @@ from crawler.extract import (
     decode_html,
     extract_article,
 )
+from tests.corpus import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 ARTICLES = CORPUS / "articles"
 needs_corpus = pytest.mark.skipif(
     not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}"

@@ -19,8 +19,8 @@ from crawler.canonical import canonicalize_url
 from crawler.defuse import decode_body
 from crawler.errors import ParseError
 from crawler.feeds import FeedResult, parse_feed
+from tests.corpus import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FEEDS = CORPUS / "feeds"
 REAL = FEEDS / "real"
 FEEDPARSER = FEEDS / "illformed" / "feedparser"

@@ -18,20 +18,15 @@ from twisted.internet import error as tx_error
 from crawler.fetch import (
     CrawlManager,
     FetchRequest,
-    FetchSettings,
     describe_failure,
     fetch_feeds,
     parse_retry_after,
 )
 from crawler.models import Source
+from tests.crawlkit import fetch_settings
 from tests.httpserver import FeedServer, rss
 
 FEED = rss([{"title": "Raid in Sihanoukville", "link": "http://example.org/a"}])
-
-
-@pytest.fixture(scope="module")
-def crawls() -> CrawlManager:
-    return CrawlManager(FetchSettings(user_agent="newswatch-test/1", timeout=3, max_size=200_000))
 
 
 def fetch(loop_thread, crawls, *requests: FetchRequest):
@@ -72,7 +67,7 @@ def test_fetch_reports_http_errors_and_retry_after(loop_thread, crawls, http_ser
 
 
 def test_fetch_times_out_slow_server(loop_thread, http_server):
-    quick = CrawlManager(FetchSettings(user_agent="t", timeout=0.5, retries=0))
+    quick = CrawlManager(fetch_settings(timeout=0.5, retries=0))
     http_server.add("/slow", FEED, delay=5)
     (result,) = fetch(loop_thread, quick, req(http_server, "/slow"))
     assert not result.ok and "timed out" in (result.error or "")

@@ -29,13 +29,15 @@ from hypothesis import strategies as st
 from crawler.db import open_database
 from crawler.errors import NewswatchError, ParseError
 from crawler.feeds import parse_feed
-from crawler.fetch import CrawlManager, FetchSettings
+from crawler.fetch import CrawlManager
 from crawler.models import Source
 from crawler.poll import PollContext, poll_batch
 from crawler.store import sync_sources
+from tests.corpus import CORPUS
+from tests.crawlkit import fetch_settings
 from tests.httpserver import FeedServer, rss
 
-CORPUS_FEEDS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"
+CORPUS_FEEDS = CORPUS / "feeds"
 OWN_FEEDS = Path(__file__).parent / "data" / "feeds"
 MAX_SEED_BYTES = 16_000  # small seeds keep each example fast
 FETCHED = datetime(2026, 3, 9, tzinfo=UTC)
@@ -141,7 +143,7 @@ def test_fuzz_parse_feed_raises_nothing_but_parse_error(body: bytes) -> None:
 
 @pytest.fixture(scope="module")
 def crawls() -> CrawlManager:
-    return CrawlManager(FetchSettings(user_agent="newswatch-test/1", timeout=3, retries=0))
+    return CrawlManager(fetch_settings(retries=0, max_size=10 * 1024 * 1024))
 
 
 GOOD = rss([{"title": "Raid in Bavet", "link": "https://news.example.org/raid", "guid": "r"}])

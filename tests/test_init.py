@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.clirunner import cli_env, newswatch
+import pytest
+
+from tests.clirunner import newswatch
 
 STARTER = Path(__file__).resolve().parents[1] / "scheduler" / "starter_config.toml"
 
 
+@pytest.mark.slow
 def test_init_writes_a_config_that_passes_check(tmp_path):
     folder = tmp_path / "watch"
     result = newswatch("init", str(folder))
@@ -26,6 +27,7 @@ def test_init_writes_a_config_that_passes_check(tmp_path):
     assert "warning" not in check.stderr
 
 
+@pytest.mark.slow
 def test_init_refuses_to_overwrite_an_existing_config(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("# mine\n", encoding="utf-8")
@@ -36,6 +38,7 @@ def test_init_refuses_to_overwrite_an_existing_config(tmp_path):
     assert config.read_text(encoding="utf-8") == "# mine\n"
 
 
+@pytest.mark.slow
 def test_init_force_overwrites(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("# mine\n", encoding="utf-8")
@@ -44,19 +47,14 @@ def test_init_force_overwrites(tmp_path):
     assert config.read_text(encoding="utf-8") == STARTER.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_init_defaults_to_the_current_folder(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "newswatch", "init"],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        cwd=tmp_path,
-        timeout=60,
-    )
+    result = newswatch("init", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "config.toml").read_text(encoding="utf-8").startswith("# newswatch")
 
 
+@pytest.mark.slow
 def test_init_into_a_path_that_is_a_file_is_a_clear_error(tmp_path):
     blocker = tmp_path / "occupied"
     blocker.write_text("x", encoding="utf-8")
@@ -76,6 +74,7 @@ def test_init_starter_config_documents_every_service_and_web_key():
     assert missing == []
 
 
+@pytest.mark.slow
 def test_init_commented_service_keys_are_valid_when_switched_on(tmp_path):
     lines, in_service = [], False
     for line in STARTER.read_text(encoding="utf-8").splitlines():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,7 @@ from alerts.rules.matcher import Document, Matcher, RuleMatch
 from alerts.rules.reference import reference_match
 from alerts.rules.rule import Rule
 from alerts.rules.snippets import ELLIPSIS, make_snippets
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from tests.corpus import corpus_text
 
 Engine = Callable[[list[Rule], Document], list[RuleMatch]]
 
@@ -44,13 +42,6 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 def _matches(engine: Engine, query: str, doc: Document = ARTICLE, **rule: object) -> bool:
     return bool(engine([Rule("r", query, **rule)], doc))  # type: ignore[arg-type]
-
-
-def _corpus_text(relative: str) -> str:
-    path = CORPUS / relative
-    if not path.exists():
-        pytest.skip(f"corpus file {path} is absent (see shared/corpus/PROVENANCE.md)")
-    return path.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
@@ -218,7 +209,7 @@ def test_matcher_is_thread_safe() -> None:
 
 
 def test_match_khmer_term_inside_real_article(engine: Engine) -> None:
-    text = _corpus_text("khmer/km/khmer-nltk__samples_input.txt")
+    text = corpus_text("khmer/km/khmer-nltk__samples_input.txt")
     doc = Document(title="", body=text, language="km")
     # Present with no spaces around it: "...កិច្ចព្រមព្រៀងទីក្រុងប៉ារីស ស្តីពី..."
     assert _matches(engine, "ប៉ារីស", doc)
@@ -246,7 +237,7 @@ def test_match_khmer_term_inside_real_article(engine: Engine) -> None:
 def test_match_terms_in_real_articles(
     engine: Engine, relative: str, present: str, absent: str
 ) -> None:
-    text = _corpus_text(relative)
+    text = corpus_text(relative)
     assert present in text and absent not in text
     doc = Document(title="", body=text)
     (found,) = engine([Rule("r", present)], doc)

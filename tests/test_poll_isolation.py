@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlite_utils
 
-from crawler.db import open_database
 from crawler.errors import FetchError, ParseError, StoreError
 from crawler.extract import Extracted
 from crawler.feeds import FeedResult
-from crawler.fetch import CrawlManager, FetchResult, FetchSettings
+from crawler.fetch import FetchResult
 from crawler.models import Article, Source
 from crawler.poll import PollContext, SourcePoll, poll_batch
 from crawler.sources import SOURCE_KINDS, Crawl, Harvest, SourceKind
@@ -30,34 +28,14 @@ from crawler.sources.rss import RssKind
 from crawler.sources.sitemap import SitemapKind, SitemapPlan
 from crawler.spiders.plan import FetchedPage, IndexContent, PageHint, PageListPlan, SourcePlan
 from crawler.store import SourceState, load_source_state, sync_sources
-from tests.httpserver import FeedServer, rss
-from tests.test_web_site import HTML, XML, Site, serve_site
+from tests.corpus import FUZZ_FEEDS
+from tests.httpserver import rss
+from tests.newssite import HTML, XML, Site
 
-FUZZ = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds" / "fuzz"
-FUZZ_FILES = sorted(FUZZ.glob("*.xml")) if FUZZ.is_dir() else []
+FUZZ_FILES = sorted(FUZZ_FEEDS.glob("*.xml")) if FUZZ_FEEDS.is_dir() else []
 PAGES = ["raid-sihanoukville.html", "bavet-workers.html", "poipet-casino.html"]
 INTERVAL = timedelta(minutes=10)
 INJECTED = "injected for the test"
-
-
-@pytest.fixture(scope="module")
-def crawls() -> CrawlManager:
-    settings = FetchSettings(
-        user_agent="newswatch-test/1", timeout=3, max_size=200_000, page_delay=0.0
-    )
-    return CrawlManager(settings)
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = open_database(tmp_path / "newswatch.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def site(http_server: FeedServer) -> Site:
-    return serve_site(http_server)
 
 
 def poll(
@@ -150,7 +128,9 @@ def assert_source_failed(db, polls, name: str, error: type[Exception], message: 
 @pytest.mark.parametrize(
     "path",
     [pytest.param(p, id=p.name) for p in FUZZ_FILES]
-    or [pytest.param(None, marks=pytest.mark.skip(reason=f"fuzz corpus not found at {FUZZ}"))],
+    or [
+        pytest.param(None, marks=pytest.mark.skip(reason=f"fuzz corpus not found at {FUZZ_FEEDS}"))
+    ],
 )
 def test_poll_feed_that_crashes_the_parser_fails_alone(loop_thread, crawls, db, site, path):
     bad = Source("bad", "rss", site.server.add("/bad.xml", path.read_bytes()))

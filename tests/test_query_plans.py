@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from alerts.channels.mbox import MboxChannel
 from alerts.channels.webhook import WebhookChannel
 from alerts.delivery.health import HealthPolicy, check_sources
@@ -28,7 +26,7 @@ from alerts.outbox.mutes import set_mute
 from alerts.routing import match_pending
 from alerts.rules.matcher import Matcher
 from alerts.rules.rule import Rule
-from crawler.db import Database, open_database, utcnow
+from crawler.db import Database, utcnow
 from crawler.models import Article
 from crawler.retention import prune
 from crawler.store import (
@@ -168,13 +166,6 @@ def run_paths(db: Database, tmp_path) -> list[str]:
         later = now + timedelta(days=30)
         prune(db, timedelta(days=1), still_needed=outbox.unsent_article_ids, now=later)
     return planned(statements)
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = open_database(tmp_path / "plans.db")
-    yield database
-    database.close()
 
 
 def test_query_plans_of_ingest_match_and_delivery_use_indexes(db, tmp_path):

@@ -8,8 +8,6 @@ import os
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.errors import RenderError
-from alerts.records import Alert
 from alerts.render.message import (
     build_email,
     message_id,
@@ -25,68 +22,18 @@ from alerts.render.message import (
     render_message,
     webhook_payload,
 )
-from crawler.models import Article
+from alerts.rules.snippets import Snippet
+from tests.alertkit import URDU_TITLE, make_alert, snip
+from tests.corpus import CORPUS
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "render"
 REGEN = os.environ.get("NEWSWATCH_REGEN_GOLDEN") == "1"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 KHMER_TITLE = "ប៉ូលិសវាយឆ្មក់​ទីតាំង​បោកប្រាស់​តាម​អនឡាញ​នៅ​ក្រុង​ព្រះសីហនុ"
-URDU_TITLE = "کمبوڈیا میں آن لائن فراڈ کے مراکز سے سینکڑوں پاکستانی بازیاب"
 URDU_TEXT = (
     "پولیس نے سیہانوک ویل میں آن لائن فراڈ کے ایک مرکز پر چھاپہ مار کر"
     " سینکڑوں پاکستانیوں کو بازیاب کرایا"
 )
-
-
-@dataclass(frozen=True)
-class Snip:
-    text: str
-    highlights: tuple[tuple[int, int], ...] = ()
-
-
-def snip(text: str, *terms: str) -> Snip:
-    """A snippet highlighting the first occurrence of each term."""
-    spans = []
-    for term in terms:
-        start = text.index(term)
-        spans.append((start, start + len(term)))
-    return Snip(text, tuple(spans))
-
-
-def make_alert(
-    title: str = "Police raid compound in Sihanoukville",
-    *,
-    key: str = "scam-crackdown.42.team-mail",
-    url: str = "https://www.example.org/news/police-raid-compound?id=7&lang=en",
-    snippets: tuple[Snip, ...] = (),
-    also: tuple[str, ...] = (),
-    published: datetime | None = datetime(2024, 5, 3, 7, 5, tzinfo=UTC),
-    summary: str = "Officers raided a compound in Sihanoukville on Friday.",
-    source: str = "Khmer Times",
-    source_title: str = "",
-    language: str | None = "en",
-    alert_id: str = "57",
-) -> Alert:
-    article = Article(
-        url=url,
-        source=source,
-        title=title,
-        summary=summary,
-        published=published,
-        fetched=datetime(2024, 5, 3, 8, 0, tzinfo=UTC),
-        guid="urn:example:7",
-        language=language,
-    )
-    return Alert(
-        key=key,
-        rule="scam-crackdown",
-        article=article,
-        snippets=snippets,
-        also_reported_by=also,
-        id=alert_id,
-        source_title=source_title,
-    )
 
 
 ENGLISH_TEXT = (
@@ -224,13 +171,13 @@ def test_render_marks_highlighted_terms_in_text_and_html() -> None:
 
 
 def test_render_keeps_spaces_outside_text_markers() -> None:
-    rendered = render_message(make_alert(snippets=(Snip("a raid here", ((1, 7),)),)))
+    rendered = render_message(make_alert(snippets=(Snippet("a raid here", ((1, 7),)),)))
     assert "a **raid** here" in rendered.text
 
 
 def test_normalize_highlights_clamps_sorts_and_merges() -> None:
     spans = ((8, 14), (5, 10), (-3, 2), (100, 200), (3, 3), ("x", 4), (12, 15))
-    assert normalize_highlights(Snip("0123456789abcdef", spans)) == [(0, 2), (5, 15)]
+    assert normalize_highlights(Snippet("0123456789abcdef", spans)) == [(0, 2), (5, 15)]
 
 
 def test_render_shows_the_headline_once_and_the_short_summary_whole() -> None:
@@ -445,7 +392,7 @@ def test_build_email_real_urdu_and_khmer_titles_survive() -> None:
 
 
 def test_webhook_payload_has_the_v1_shape() -> None:
-    alert = make_alert(snippets=(Snip("scam compound raid", ((0, 4), (5, 13))),), also=("VOD",))
+    alert = make_alert(snippets=(Snippet("scam compound raid", ((0, 4), (5, 13))),), also=("VOD",))
     assert webhook_payload(alert, timezone="Asia/Phnom_Penh") == {
         "version": 1,
         "type": "match",

@@ -15,7 +15,7 @@ from alerts.errors import RenderError
 from alerts.records import Digest, DigestSection
 from alerts.render.message import check_templates
 from alerts.render.notices import email_for, render_any, render_digest
-from tests.test_channels_chat import HOSTILE, make_alert, make_digest, make_ops
+from tests.alertkit import HOSTILE, make_digest, make_ops, notice_alert
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "render"
 REGEN = os.environ.get("NEWSWATCH_REGEN_GOLDEN") == "1"
@@ -27,7 +27,7 @@ CASES = {
     "overflow": lambda: Digest(
         "overflow.5.mail",
         "overflow",
-        (DigestSection("scam", (make_alert(HOSTILE),)),),
+        (DigestSection("scam", (notice_alert(HOSTILE),)),),
         until=datetime(2026, 11, 21, 4, tzinfo=UTC),
         since=datetime(2026, 11, 21, 3, tzinfo=UTC),
         id="n5",
@@ -65,14 +65,14 @@ def test_render_digest_subjects_say_why_matches_were_grouped() -> None:
     quiet = Digest(
         "quiet.6.mail",
         "quiet",
-        (DigestSection("scam", (make_alert(),) * 2),),
+        (DigestSection("scam", (notice_alert(),) * 2),),
         until=datetime(2026, 11, 21, tzinfo=UTC),
     )
     assert render_digest(quiet).subject == "[newswatch] 2 matches held during quiet hours (scam)"
 
 
 def test_render_digest_caps_each_rule_and_counts_the_rest() -> None:
-    alerts = tuple(make_alert(f"Raid {n}", key=f"scam.{n}.mail") for n in range(205))
+    alerts = tuple(notice_alert(f"Raid {n}", key=f"scam.{n}.mail") for n in range(205))
     digest = Digest(
         "digest.8.mail",
         "digest",

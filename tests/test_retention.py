@@ -52,13 +52,6 @@ def store(db, articles, *, matched=True, rule="scam"):
     return ids
 
 
-@pytest.fixture
-def db(tmp_path):
-    database = open_database(tmp_path / "n.db")
-    yield database
-    database.close()
-
-
 def prune_now(db, keep=KEEP, now=NOW):
     """Prune as the service does: the alerts' outbox says which articles it still needs."""
     return prune(db, keep, still_needed=outbox.unsent_article_ids, now=now)
@@ -131,7 +124,7 @@ def test_retention_optimize_shrinks_the_file(db, tmp_path):
     assert first.mode == "full"
     assert first.bytes_after < first.bytes_before / 4
     assert database_bytes(db) == first.bytes_after
-    assert (tmp_path / "n.db").stat().st_size <= first.bytes_after
+    assert (tmp_path / "newswatch.db").stat().st_size <= first.bytes_after
     assert rows(db)["305"]["text"] == BODY
 
     # After the first run the database vacuums incrementally.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from alerts.channels.mbox import MboxChannel
 from alerts.delivery.health import HealthPolicy, check_sources, diagnose
 from alerts.delivery.policy import Policy
@@ -111,6 +113,7 @@ def test_source_health_without_ops_channels_records_state_only(tmp_path):
     assert row["status"] == "broken"
 
 
+@pytest.mark.slow
 def test_once_reports_a_broken_feed_once_and_its_recovery(tmp_path, http_server: FeedServer):
     http_server.add("/feed", "gone", status=404)
     config = write_config(

@@ -33,10 +33,10 @@ from tests.clirunner import (
     newswatch,
     start_service,
     stop_service,
-    wait_until,
     write_config,
 )
 from tests.httpserver import rss
+from tests.waiting import wait_until
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "status"
 REGEN = os.environ.get("NEWSWATCH_REGEN_GOLDEN") == "1"
@@ -254,6 +254,7 @@ def test_status_missing_database_is_a_clear_error_and_not_created(tmp_path):
     assert not config.service.database.exists()
 
 
+@pytest.mark.slow
 def test_status_cli_prints_tables_and_json(filled):
     result = newswatch("status", config=filled.path)
     assert result.returncode == 0, result.stderr
@@ -266,6 +267,7 @@ def test_status_cli_prints_tables_and_json(filled):
     assert data["timezone"] == "Asia/Phnom_Penh" and data["now"].endswith("+07:00")
 
 
+@pytest.mark.slow
 def test_status_cli_missing_database_exits_1(tmp_path):
     config = make_config(tmp_path)
     result = newswatch("status", config=config)
@@ -274,6 +276,7 @@ def test_status_cli_missing_database_exits_1(tmp_path):
     assert not (tmp_path / "newswatch.db").exists()
 
 
+@pytest.mark.slow
 def test_status_cli_not_a_database_exits_1(tmp_path):
     config = make_config(tmp_path)
     (tmp_path / "newswatch.db").write_text("not sqlite at all, " * 100)
@@ -307,6 +310,7 @@ def test_status_human_size():
     ]
 
 
+@pytest.mark.slow
 def test_status_cli_while_the_service_runs(tmp_path, http_server):
     http_server.add("/feed", rss([{"title": "Raid in Poipet", "link": "https://n.org/1"}]))
     config = write_config(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,8 @@ from crawler.errors import StoreError
 from crawler.shingles import shingle, strip_boilerplate
 from crawler.stories import MIN_SHINGLES, StoryAssignment, StoryIndex, similarity
 from crawler.story_store import BRIEF_BANDS
+from tests.corpus import CORPUS, corpus_text
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 SEED = CORPUS.parent / "seed" / "casino-org-2022-03-11-cambodia-crackdown.txt"
 KHMER = CORPUS / "khmer" / "km" / "khmer-nltk__samples_input.txt"
 THAI = CORPUS / "khmer" / "th" / "newspaper4k__thai_article.txt"
@@ -64,21 +63,8 @@ CONTEXT = (
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
-    database = open_database(tmp_path / "stories.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def index(db: sqlite_utils.Database) -> StoryIndex:
     return StoryIndex(db)
-
-
-def _corpus_text(path: Path) -> str:
-    if not path.is_file():
-        pytest.skip(f"shared corpus file not found at {path}")
-    return path.read_text(encoding="utf-8")
 
 
 def _assign(
@@ -113,7 +99,7 @@ def test_assign_first_article_starts_story(index: StoryIndex, db: sqlite_utils.D
 
 
 def test_assign_syndicated_copy_joins_story(index: StoryIndex) -> None:
-    text = _corpus_text(SEED)
+    text = corpus_text(SEED)
     first = _assign(index, 1, "Cambodia's Government Faces Mounting Pressure", text)
     # What a second outlet's CMS does to wire copy: straight quotes, other dashes, spacing.
     copy = text.replace("\u2019", "'").replace("\u201c", '"').replace(". ", ".  ")
@@ -132,7 +118,7 @@ def test_assign_headline_changed_copy_joins(index: StoryIndex) -> None:
 
 
 def test_assign_paragraph_added_and_boilerplate_joins(index: StoryIndex) -> None:
-    text = _corpus_text(SEED)
+    text = corpus_text(SEED)
     first = _assign(index, 1, "Crackdown", text)
     paragraphs = text.split("\n\n")
     edited = "\n\n".join(
@@ -151,7 +137,7 @@ def test_assign_paragraph_added_and_boilerplate_joins(index: StoryIndex) -> None
 
 
 def test_assign_paragraph_removed_joins(index: StoryIndex) -> None:
-    text = _corpus_text(SEED)
+    text = corpus_text(SEED)
     first = _assign(index, 1, "Crackdown", text)
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
     shortened = "\n\n".join(paragraphs[:6] + paragraphs[7:])
@@ -169,7 +155,7 @@ def test_assign_different_raids_same_topic_stay_apart(index: StoryIndex) -> None
 
 
 def test_assign_closest_earlier_article_is_reported(index: StoryIndex) -> None:
-    text = _corpus_text(SEED)
+    text = corpus_text(SEED)
     _assign(index, 1, "Crackdown", text)
     longer = text + "\n\n" + CONTEXT
     _assign(index, 2, "Crackdown", longer)
@@ -178,8 +164,8 @@ def test_assign_closest_earlier_article_is_reported(index: StoryIndex) -> None:
 
 
 def test_assign_khmer_copy_joins_and_thai_text_does_not(index: StoryIndex) -> None:
-    khmer = _corpus_text(KHMER)
-    thai = _corpus_text(THAI)
+    khmer = corpus_text(KHMER)
+    thai = corpus_text(THAI)
     lines = khmer.splitlines()
     assert shingle(khmer).char_mode is True
     first = _assign(index, 1, lines[0], khmer)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import unicodedata
-from pathlib import Path
 
 import pytest
 
@@ -14,15 +13,7 @@ from alerts.rules.textnorm import (
     normalise_term,
     word_position,
 )
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-
-
-def _corpus_text(relative: str) -> str:
-    path = CORPUS / relative
-    if not path.exists():
-        pytest.skip(f"corpus file {path} is absent (see shared/corpus/PROVENANCE.md)")
-    return path.read_text(encoding="utf-8")
+from tests.corpus import corpus_text
 
 
 @pytest.mark.parametrize(
@@ -91,7 +82,7 @@ def test_normalise_empty_text() -> None:
 
 
 def test_normalise_real_khmer_article_keeps_text_and_drops_zero_width() -> None:
-    text = _corpus_text("khmer/km/khmer-nltk__samples_input.txt")
+    text = corpus_text("khmer/km/khmer-nltk__samples_input.txt")
     norm = normalise(text)
     assert "\u200b" in text
     assert "\u200b" not in norm.text
@@ -112,7 +103,7 @@ def test_normalise_real_khmer_article_keeps_text_and_drops_zero_width() -> None:
     ],
 )
 def test_normalise_real_articles_map_words_back(relative: str, word: str) -> None:
-    text = _corpus_text(relative)
+    text = corpus_text(relative)
     norm = normalise(text)
     start = norm.text.index(normalise_term(word))
     a, b = norm.original_span(start, start + len(normalise_term(word)))

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.clirunner import db_rows, start_service, stop_service, wait_until
+from tests.clirunner import db_rows, start_service, stop_service
 from tests.httpserver import FeedServer, rss
 from tests.peers import WebhookReceiver, free_port
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from crawler.db import open_database, utcnow
-from crawler.fetch import CrawlManager, FetchSettings
+from crawler.db import utcnow
 from crawler.models import Source
 from crawler.sources import source_kind
 from crawler.store import load_source_state, record_poll, store_articles, sync_sources
 from crawler.web import Claims, SiteResult, crawl_sites
-from tests.test_web_site import (
+from tests.newssite import (
     ARTICLES,
     BOMB,
     HTML,
@@ -30,22 +27,6 @@ from tests.test_web_site import (
 RAID = "/news/2026/raid-sihanoukville.html"
 BAVET = "/news/2026/bavet-workers.html"
 CASINO = "/news/2026/poipet-casino.html"
-
-
-@pytest.fixture(scope="module")
-def crawls() -> CrawlManager:
-    # No politeness delay against our own test server.
-    settings = FetchSettings(
-        user_agent="newswatch-test/1", timeout=3, max_size=200_000, page_delay=0.0
-    )
-    return CrawlManager(settings)
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = open_database(tmp_path / "newswatch.db")
-    yield database
-    database.close()
 
 
 def listing(site: Site, name: str = "md", **options: object) -> Source:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import mailbox
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.alertkit import mbox_subjects
 from tests.clirunner import (
     db_rows,
     newswatch,
     start_service,
     stop_service,
-    wait_until,
     write_config,
 )
 from tests.httpserver import rss
-from tests.test_web_site import ARTICLES, HTML, Site, serve_site
+from tests.newssite import ARTICLES, HTML, Site, serve_site
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # every test here runs newswatch in a subprocess
 
 BAVET = "/news/2026/bavet-workers.html"
 RAID = "/news/2026/raid-sihanoukville.html"
@@ -43,17 +47,6 @@ def configure(tmp_path: Path, sources: dict[str, Any], **service: Any) -> Path:
     return write_config(tmp_path, service=service, sources=sources, rules=RULES, channels=CHANNELS)
 
 
-def subjects(tmp_path: Path) -> list[str]:
-    path = tmp_path / "alerts.mbox"
-    if not path.exists():
-        return []
-    box = mailbox.mbox(path)
-    try:
-        return sorted(str(m["Subject"]) for m in box)
-    finally:
-        box.close()
-
-
 def test_web_phrase_only_in_the_body_alerts_through_once(tmp_path, http_server):
     site = serve_site(http_server)
     for name in ("news-1.html", "news-2.html"):
@@ -63,7 +56,7 @@ def test_web_phrase_only_in_the_body_alerts_through_once(tmp_path, http_server):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "md: fetched 8, new 3, matched 1, errors 0" in result.stdout
-    (subject,) = subjects(tmp_path)
+    (subject,) = mbox_subjects(tmp_path / "alerts.mbox")
     assert "Workers describe life inside a Bavet compound" in subject
     (row,) = db_rows(
         tmp_path / "newswatch.db", "SELECT * FROM articles WHERE url = ?", [site.url(BAVET)]
@@ -76,7 +69,7 @@ def test_web_phrase_only_in_the_body_alerts_through_once(tmp_path, http_server):
     for path in ARTICLES:
         assert site.requested(path) == 1, path  # stored articles are not fetched again
     assert site.requested("/news/") == 2
-    assert len(subjects(tmp_path)) == 1
+    assert len(mbox_subjects(tmp_path / "alerts.mbox")) == 1
 
 
 def test_web_full_text_feed_matches_page_text_and_keeps_summary_on_failure(tmp_path, http_server):
@@ -94,7 +87,9 @@ def test_web_full_text_feed_matches_page_text_and_keeps_summary_on_failure(tmp_p
     assert result.returncode == 0, result.stderr
     assert "kt: fetched 2, new 2, matched 2, errors 0" in result.stdout
     assert "no full text for 1 of 2 item(s)" in result.stderr
-    bavet, missing = subjects(tmp_path)  # sorted: "Inside..." before "Missing..."
+    bavet, missing = mbox_subjects(
+        tmp_path / "alerts.mbox"
+    )  # sorted: "Inside..." before "Missing..."
     assert "Inside a Bavet compound" in bavet and "Missing page" in missing
     rows = db_rows(tmp_path / "newswatch.db", "SELECT url, text, summary FROM articles")
     texts = {r["url"].removeprefix(site.url("")): r for r in rows}
@@ -105,7 +100,7 @@ def test_web_full_text_feed_matches_page_text_and_keeps_summary_on_failure(tmp_p
     again = newswatch("once", config=config)
     assert "kt: fetched 0, new 0, matched 0, errors 0 (not modified)" in again.stdout
     assert site.requested(BAVET) == 1
-    assert len(subjects(tmp_path)) == 2
+    assert len(mbox_subjects(tmp_path / "alerts.mbox")) == 2
 
 
 def test_web_site_answering_429_backs_off_until_retry_after(tmp_path, http_server):
@@ -128,7 +123,10 @@ def test_web_run_polls_an_html_source_and_stops_on_sigterm(tmp_path, http_server
     config = configure(tmp_path, {"md": html_source(site, pages=1, interval="1s")})
     proc = start_service(config)
     try:
-        wait_until(lambda: len(subjects(tmp_path)) == 1, what="alert for the Bavet article")
+        wait_until(
+            lambda: len(mbox_subjects(tmp_path / "alerts.mbox")) == 1,
+            what="alert for the Bavet article",
+        )
         # A new article appears on the listing while the service runs.
         extra = (
             '<article class="teaser"><h2 class="headline">'
@@ -137,7 +135,10 @@ def test_web_run_polls_an_html_source_and_stops_on_sigterm(tmp_path, http_server
         listing = site.fill("news-1.html").replace("</h1>", f"</h1>{extra}", 1)
         http_server.add(KAMPOT, site.fill("kampot-rescue.html"), content_type=HTML)
         http_server.add("/news/", listing, content_type=HTML)
-        wait_until(lambda: len(subjects(tmp_path)) == 2, what="alert for the new article")
+        wait_until(
+            lambda: len(mbox_subjects(tmp_path / "alerts.mbox")) == 2,
+            what="alert for the new article",
+        )
         polls = site.requested("/news/")
         wait_until(lambda: site.requested("/news/") >= polls + 1, what="another poll")
     finally:
@@ -146,7 +147,10 @@ def test_web_run_polls_an_html_source_and_stops_on_sigterm(tmp_path, http_server
     assert took < 10 and "Traceback" not in err
     assert site.requested(BAVET) == 1 and site.requested(RAID) == 1
     assert site.requested(KAMPOT) == 1
-    assert any("Fishermen rescued from boats off Kampot" in s for s in subjects(tmp_path))
+    assert any(
+        "Fishermen rescued from boats off Kampot" in s
+        for s in mbox_subjects(tmp_path / "alerts.mbox")
+    )
 
 
 def test_web_full_text_max_articles_leaves_the_rest_for_the_next_poll(tmp_path, http_server):
@@ -195,7 +199,7 @@ def test_web_sitemap_source_alerts_through_once_then_run(tmp_path, http_server):
     result = newswatch("once", config=config)
     assert result.returncode == 0, result.stderr
     assert "sm: " in result.stdout and "matched 1, errors 0" in result.stdout
-    (subject,) = subjects(tmp_path)
+    (subject,) = mbox_subjects(tmp_path / "alerts.mbox")
     assert "Bavet" in subject
     assert site.requested(BAVET) == 1 and site.requested(RAID) == 1
     assert site.requested("/news/2026/poipet-casino.html") == 0  # older than two days
@@ -208,4 +212,4 @@ def test_web_sitemap_source_alerts_through_once_then_run(tmp_path, http_server):
         code, took, err = stop_service(proc)
     assert code == 0 and took < 10, err
     assert site.requested(BAVET) == 1  # stored entries are not fetched again
-    assert len(subjects(tmp_path)) == 1
+    assert len(mbox_subjects(tmp_path / "alerts.mbox")) == 1

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from crawler.feeds import parse_feed
-from crawler.fetch import CrawlManager, FetchSettings
+from crawler.fetch import CrawlManager
 from crawler.models import Article, Source
 from crawler.web import Claims, fetch_full_texts, plan_item_pages
 from tests.httpserver import rss
-from tests.test_web_site import PDF_PATH, Site, serve_site
+from tests.newssite import PDF_PATH, Site, serve_site
 
 RAID = "/news/2026/raid-sihanoukville.html"
 BAVET = "/news/2026/bavet-workers.html"
 CASINO = "/news/2026/poipet-casino.html"
-
-
-@pytest.fixture(scope="module")
-def crawls() -> CrawlManager:
-    settings = FetchSettings(
-        user_agent="newswatch-test/1", timeout=3, max_size=200_000, page_delay=0.0
-    )
-    return CrawlManager(settings)
 
 
 def feed_items(site: Site, *paths: str) -> list[Article]:

@@ -14,8 +14,9 @@ import pytest
 from scheduler.config import load_config
 from scheduler.errors import ConfigError
 from scheduler.web.passwords import hash_password, hash_problem, verify_password
-from tests.clirunner import cli_env, newswatch, start_service, stop_service, wait_until
+from tests.clirunner import cli_env, newswatch, start_service, stop_service
 from tests.peers import free_port
+from tests.waiting import wait_until
 from tests.webkit import CONFIG, seed, write_web_config
 
 
@@ -77,6 +78,7 @@ def test_web_passwords_hash_and_verify():
     assert not verify_password("x", "scrypt$3$8$1$AAAA$AAAA")
 
 
+@pytest.mark.slow
 def test_web_hash_password_command():
     result = subprocess.run(
         [sys.executable, "-m", "newswatch", "hash-password", "--password", "pw"],
@@ -91,6 +93,7 @@ def test_web_hash_password_command():
     assert verify_password("pw", line.split('"')[1])
 
 
+@pytest.mark.slow
 def test_web_run_refuses_to_start_on_a_public_address_without_a_password(tmp_path):
     path = write_web_config(tmp_path, web={"listen": f"0.0.0.0:{free_port()}"})
     result = newswatch("run", config=path)
@@ -100,6 +103,7 @@ def test_web_run_refuses_to_start_on_a_public_address_without_a_password(tmp_pat
     assert result.returncode == 2 and "refusing to serve on 0.0.0.0:8787" in result.stderr
 
 
+@pytest.mark.slow
 def test_web_command_serves_a_copy_read_only(tmp_path):
     from crawler.db import open_database
 
@@ -125,6 +129,7 @@ def test_web_command_serves_a_copy_read_only(tmp_path):
     assert code == 0 and took < 5, err
 
 
+@pytest.mark.slow
 def test_web_command_without_a_database_says_so(tmp_path):
     result = newswatch(
         "web", "--listen", f"127.0.0.1:{free_port()}", config=write_web_config(tmp_path)
@@ -132,6 +137,7 @@ def test_web_command_without_a_database_says_so(tmp_path):
     assert result.returncode == 1 and "no database at" in result.stderr
 
 
+@pytest.mark.slow
 def test_web_old_health_key_still_serves_health_and_metrics_only(tmp_path):
     port = free_port()
     path = tmp_path / "config.toml"
@@ -147,6 +153,7 @@ def test_web_old_health_key_still_serves_health_and_metrics_only(tmp_path):
     assert "[service] health is now [web] listen" in err
 
 
+@pytest.mark.slow
 def test_web_service_stops_promptly_with_a_connection_open(tmp_path):
     port = free_port()
     path = write_web_config(tmp_path, web={"listen": f"127.0.0.1:{port}"})

@@ -1,4 +1,4 @@
-"""The local news site the ``test_web_*`` modules crawl (this module holds no tests).
+"""The local news site the web crawl tests serve and crawl.
 
 Pages come from ``tests/data/site``; the Khmer article is assembled from the shared corpus
 (skipped when it is absent). Dates are filled in relative to the test's clock so that
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.corpus import CORPUS
 from tests.httpserver import FeedServer
 
 SITE = Path(__file__).parent / "data" / "site"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 KHMER_SAMPLE = CORPUS / "khmer" / "km" / "khmer-nltk__samples_input.txt"
 HTML = "text/html; charset=utf-8"
 XML = "application/xml"
