@@ -4,11 +4,13 @@ This is what Teams incoming webhooks and Workflows ("Post to a channel when a we
 request is received") accept. Feed text travels in ``TextRun`` elements of
 ``RichTextBlock``s, which Teams shows verbatim (no markdown), with matched terms
 highlighted. A card stays well under Teams' 28 KB message limit: a digest lists at most
-:data:`DIGEST_ITEMS` matches and counts the rest.
+:data:`DIGEST_ITEMS` matches, and no more than :data:`DIGEST_BYTES` of them as sent (long
+titles in scripts of several bytes per character fill it sooner), and counts the rest.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +21,8 @@ from alerts.render.notices import digest_headline, ops_headline
 
 CARD_VERSION = "1.4"
 DIGEST_ITEMS = 40
+DIGEST_BYTES = 24_000
+SECTION_BYTES = 400
 TITLE_LIMIT = 300
 
 
@@ -105,6 +109,8 @@ def _digest(digest: Digest, zone: ZoneInfo) -> list[dict[str, Any]]:
         rich(run(period, isSubtle=True)),
     ]
     left = DIGEST_ITEMS
+    # each section's heading, box and "…and N more" line come first
+    budget = DIGEST_BYTES - SECTION_BYTES * len(digest.sections)
     for section in digest.sections:
         count = len(section.alerts)
         items: list[dict[str, Any]] = [
@@ -117,17 +123,29 @@ def _digest(digest: Digest, zone: ZoneInfo) -> list[dict[str, Any]]:
         ]
         if not section.alerts:
             items.append(rich(run("No new matches.", isSubtle=True)))
-        for alert in section.alerts[: max(0, left)]:
+        shown = 0
+        for alert in section.alerts:
+            if left <= 0:
+                break
             view = item_view(alert, zone)
-            items.append(
-                rich(_title_run(view), run(f" — {view.source}, {view.when}", isSubtle=True))
-            )
-        hidden = count - min(count, max(0, left))
-        if hidden:
+            line = rich(_title_run(view), run(f" — {view.source}, {view.when}", isSubtle=True))
+            size = _sent_size(line)
+            if size > budget:
+                left = 0
+                break
+            items.append(line)
+            budget -= size
+            left -= 1
+            shown += 1
+        if hidden := count - shown:
             items.append(rich(run(f"…and {hidden} more", isSubtle=True)))
-        left -= count
         body.append({"type": "Container", "separator": True, "items": items})
     return body
+
+
+def _sent_size(block: dict[str, Any]) -> int:
+    """Bytes a block adds to the body as the webhook channel sends it."""
+    return len(json.dumps(block, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
 def _ops(ops: OpsAlert, zone: ZoneInfo) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
