@@ -13,15 +13,36 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlite_utils
-
 from crawler import schema
 from crawler.errors import StoreError
+
+
+@contextlib.contextmanager
+def _not_importable(*names: str) -> Iterator[None]:
+    """Within the block, ``import name`` fails for each of ``names`` not imported yet."""
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name) is None:
+                del sys.modules[name]
+
+
+# sqlite_utils imports numpy and pandas, when installed, only to map their value types in
+# insert(); the store modules insert plain Python values. numpy is installed (for MinHash),
+# and importing it would cost every command that opens the database, ``status`` included,
+# more than a third of its start-up.
+with _not_importable("numpy", "pandas"):
+    import sqlite_utils  # noqa: E402
 
 # What the rest of the code holds and passes to the store modules' functions.
 Database = sqlite_utils.Database

@@ -27,6 +27,21 @@ def test_cli_import_leaves_heavy_libraries_for_the_commands_that_use_them():
     assert json.loads(result.stdout) == []
 
 
+def test_status_path_leaves_numpy_and_the_crawler_unimported():
+    # `newswatch status` loads the config and reads the database: sqlite_utils must not pull
+    # in numpy (it would for its insert() type map), and numpy stays importable afterwards.
+    code = (
+        "import json, sys, scheduler.cli, scheduler.status, crawler.db; "
+        f"found = [m for m in {HEAVY!r} + ('pandas',) if m in sys.modules]; "
+        "import numpy; print(json.dumps(found))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["sqlite_utils"]
+
+
 def small_config(folder, **service):
     return write_config(
         folder,

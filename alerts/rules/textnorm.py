@@ -44,32 +44,13 @@ _NOSPACE_RANGES: tuple[tuple[int, int], ...] = (
 )
 
 
-def _mark_ranges() -> tuple[tuple[int, int], ...]:
-    """Code point ranges of combining marks (general category M*)."""
-    ranges: list[tuple[int, int]] = []
-    start = None
-    for cp in [*range(0x0300, 0x20000), *range(0xE0100, 0xE01F0)]:
-        is_mark = unicodedata.category(chr(cp))[0] == "M"
-        if is_mark and start is None:
-            start = cp
-        elif not is_mark and start is not None:
-            ranges.append((start, cp - 1))
-            start = None
-    if start is not None:
-        ranges.append((start, 0xE01EF))
-    return tuple(ranges)
-
-
-_MARK_RANGES = _mark_ranges()
-
-
-def _class_body(ranges: tuple[tuple[int, int], ...]) -> str:
+def class_body(ranges: tuple[tuple[int, int], ...]) -> str:
+    """A regular-expression character class body (no brackets) for code point ranges."""
     return "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges)
 
 
-# Regular-expression character classes (without brackets) for the definitions above.
-WORD_CLASS = r"\w" + _class_body(_MARK_RANGES)
-NOSPACE_CLASS = _class_body(_NOSPACE_RANGES)
+# A character class (without brackets) of the scripts written without spaces.
+NOSPACE_CLASS = class_body(_NOSPACE_RANGES)
 
 # Everything the ASCII fast path cannot copy as is: whitespace that is not one plain space, and
 # runs of non-ASCII characters. Every alternative starts with a non-ASCII or space character,
