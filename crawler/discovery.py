@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -194,7 +195,28 @@ _LOC_TEXT = re.compile(rb"<(?:\w+:)?loc>\s*([^<\s]+)\s*<", re.IGNORECASE)
 
 async def try_feed(crawls: CrawlManager, url: str, kind: Kind, *, limit: int = 50) -> Trial:
     """Fetch ``url`` now and parse it: a feed's items, or the addresses a sitemap lists."""
-    (result,) = await _fetch(crawls, [url])
+    (trial,) = await try_feeds(crawls, [(url, kind)], limit=limit)
+    return trial
+
+
+async def try_feeds(
+    crawls: CrawlManager,
+    wanted: Sequence[tuple[str, Kind]],
+    *,
+    limit: int = 50,
+    names: Sequence[str] = (),
+) -> list[Trial]:
+    """:func:`try_feed` for each (url, kind), fetched in one crawl; ``names`` are the
+    sources' names, for the messages of feeds that do not parse."""
+    results = await _fetch(crawls, [url for url, _ in wanted])
+    names = list(names) or ["trial"] * len(wanted)
+    return [
+        await asyncio.to_thread(_trial, result, url, kind, limit, name)
+        for (url, kind), result, name in zip(wanted, results, names, strict=True)
+    ]
+
+
+def _trial(result: FetchResult, url: str, kind: Kind, limit: int, source: str) -> Trial:
     if not result.ok:
         return Trial(url, kind, problem=result.error or f"HTTP {result.status}")
     if kind == "sitemap":
@@ -205,7 +227,7 @@ async def try_feed(crawls: CrawlManager, url: str, kind: Kind, *, limit: int = 5
     try:
         feed = parse_feed(
             result.body,
-            source="trial",
+            source=source,
             url=result.url,
             fetched=utcnow(),
             content_type=result.content_type,

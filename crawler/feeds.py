@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from xml.sax import SAXParseException
 
 import feedparser
@@ -126,10 +126,7 @@ def _parse_feed(
     where = f"source {source!r} ({url})"
     safe = defuse_body(body, where=where, content_type=content_type, max_bytes=max_bytes)
     if safe.looks_html:
-        raise ParseError(
-            f"{where}: not a feed (looks like an HTML page)",
-            hint='point the source at the RSS/Atom feed URL, or use type = "html" for pages',
-        )
+        _refuse_html(body, where=where, url=url)
     if safe.root is None:
         raise ParseError(
             f"{where}: not a feed (no XML markup)", hint="check that the source's url is a feed"
@@ -157,6 +154,24 @@ def _parse_feed(
         notes.append(f"{skipped} item(s) without a usable link or guid skipped")
     title = _text(feed.get("title_detail")) or None
     return FeedResult(articles=articles, title=title, warning="; ".join(notes) or None)
+
+
+def _refuse_html(body: bytes, *, where: str, url: str) -> NoReturn:
+    """Raise ParseError for an HTML page, naming the feeds it advertises, if any."""
+    # Imported here: discovery parses the feeds it finds with this module.
+    from crawler.discovery import feed_links
+
+    advertised = [link for link, _ in feed_links(body, url)]
+    if advertised:
+        raise ParseError(
+            f"{where}: not a feed: {url} is an HTML page; it advertises feeds: "
+            f"{', '.join(advertised)} — use one as the source url"
+        )
+    raise ParseError(
+        f"{where}: not a feed (looks like an HTML page)",
+        hint='point the source at the RSS/Atom feed URL, or use type = "html" for pages; '
+        "`newswatch sources add URL` finds a site's feeds",
+    )
 
 
 def _refuse_itemless(parsed: Any, *, where: str, root: str, broken: str | None) -> None:

@@ -321,6 +321,28 @@ def test_once_prints_each_poll_line_once(tmp_path, http_server, smtp_server, web
     assert "kt: fetched 3" in result.stdout and "down: fetched 0" in result.stdout
 
 
+def test_once_names_the_feeds_an_html_source_advertises(tmp_path, http_server):
+    http_server.add("/news.rss", rss(ITEMS))
+    http_server.add(
+        "/",
+        '<html><head><title>Wire</title><link rel="alternate" type="application/rss+xml" '
+        'href="/news.rss" title="Wire news"></head><body>Front page</body></html>',
+        content_type="text/html; charset=utf-8",
+    )
+    config = write_config(
+        tmp_path,
+        sources={"wire": {"type": "rss", "url": http_server.url("/")}},
+        rules={"scam": {"query": RULE, "channels": ["box"]}},
+        channels={"box": {"type": "mbox", "path": "alerts.mbox"}},
+    )
+    result = newswatch("once", config=config)
+    assert result.returncode == 3, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("wire:"))
+    assert "errors 1" in line
+    assert f"{http_server.url('/')} is an HTML page; it advertises feeds: " in line
+    assert f"{http_server.url('/news.rss')} — use one as the source url" in line
+
+
 def test_once_says_why_a_match_of_a_muted_rule_was_not_sent(tmp_path, http_server):
     http_server.add("/feed", rss(ITEMS))
     config = write_config(

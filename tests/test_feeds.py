@@ -267,9 +267,33 @@ def test_parse_feed_html_page_is_refused_with_a_hint() -> None:
     with pytest.raises(ParseError) as info:
         parse(fixture("html_page.html"), content_type="text/html; charset=utf-8")
     error = info.value
-    assert "not a feed (looks like an HTML page)" in error.message
+    # The page advertises its feed; the error names it.
+    assert "it advertises feeds: https://news.example.org/rss/latest.xml" in error.message
     assert "mekong-wire" in error.message and FEED_URL in error.message
-    assert error.hint
+
+
+def test_parse_feed_html_page_without_feed_links_gets_a_hint() -> None:
+    page = b"<!doctype html><html><head><title>Front</title></head><body>News</body></html>"
+    with pytest.raises(ParseError) as info:
+        parse(page, content_type="text/html")
+    assert "not a feed (looks like an HTML page)" in info.value.message
+    assert info.value.hint and "newswatch sources add" in info.value.hint
+
+
+def test_parse_feed_html_page_names_the_feeds_it_advertises() -> None:
+    page = (
+        b"<!doctype html><html><head><title>Mekong Wire</title>"
+        b'<link rel="alternate" type="application/rss+xml" href="/feed/">'
+        b'<link rel="alternate" type="application/atom+xml" href="https://cdn.example/atom.xml">'
+        b'<link rel="stylesheet" href="/style.css"></head><body><p>News</p></body></html>'
+    )
+    with pytest.raises(ParseError) as info:
+        parse(page, content_type="text/html")
+    message = info.value.message
+    assert f"{FEED_URL} is an HTML page; it advertises feeds: " in message
+    assert "https://news.example.org/feed/, https://cdn.example/atom.xml" in message
+    assert "use one as the source url" in message
+    assert "style.css" not in message
 
 
 @pytest.mark.parametrize("body", [b"", b"   \r\n\t "])
