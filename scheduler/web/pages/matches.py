@@ -14,7 +14,7 @@ from alerts.records import Hit
 from alerts.rules.matcher import Document
 from alerts.rules.snippets import Snippet, make_snippets
 from crawler.db import Database
-from crawler.store import StoryMember, story_members
+from crawler.store import StoryMember, source_titles, story_members
 from scheduler.web.pages.common import day_start, page, query_form, site_of
 
 PAGE_SIZE = 25
@@ -24,12 +24,14 @@ ROWS_PER_ENTRY = 2
 
 @dataclass(slots=True)
 class StoryEntry:
-    """One story in the list: its newest match, every rule that matched, other outlets."""
+    """One story in the list: its newest match, every rule that matched, other outlets;
+    ``titles`` maps each of their sources to its display name."""
 
     lead: MatchedArticle
     rules: list[str] = field(default_factory=list)
     snippets: list[Snippet] = field(default_factory=list)
     others: list[StoryMember] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)
 
 
 def usable_hits(match: MatchedArticle) -> list[Hit]:
@@ -71,6 +73,11 @@ def list_stories(
             if member.source not in seen:
                 seen.add(member.source)
                 entry.others.append(member)
+    names = {e.lead.source for e in entries.values()}
+    names |= {o.source for e in entries.values() for o in e.others}
+    titles = source_titles(db, names)
+    for entry in entries.values():
+        entry.titles = titles
     return list(entries.values()), cursor
 
 
@@ -102,6 +109,7 @@ async def matches(request: Request) -> Response:
         languages=languages,
         rules=sorted(config.rules),
         sources=sorted(config.sources),
+        source_titles={name: s.title for name, s in config.sources.items() if s.title},
     )
 
 
