@@ -9,6 +9,7 @@
     ├── DeliveryError         (alerts.errors) a channel could not deliver; says if retrying helps
     ├── ConfigError           (scheduler.errors) the configuration is invalid; lists every problem
     ├── ConfigEditError       (scheduler.errors) a change to config.toml was not made
+    ├── OpmlError             (scheduler.errors) an OPML subscription list cannot be read
     └── AlreadyRunningError   (scheduler.errors) another process already uses the database
 
 Each package keeps its errors in one module (crawler/errors.py, alerts/errors.py,

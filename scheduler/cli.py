@@ -232,8 +232,18 @@ def once(ctx: click.Context, config_path: Path) -> None:
 
 @main.command()
 @config_option
-def check(config_path: Path) -> None:
-    """Validate the configuration and warn about rules that look wrong."""
+@click.option(
+    "--fetch",
+    is_flag=True,
+    help="Also fetch every enabled rss and sitemap source once (nothing is stored).",
+)
+def check(config_path: Path, fetch: bool) -> None:
+    """Validate the configuration and warn about rules that look wrong.
+
+    With --fetch, every enabled feed and sitemap is also fetched and read once, as a poll
+    would: a source that fails is named with the reason (a web page instead of a feed is
+    named with the feeds it advertises), and the command exits 1.
+    """
     from scheduler.commands import check_config
 
     config = load(config_path)
@@ -241,7 +251,24 @@ def check(config_path: Path) -> None:
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(summary)
+    if fetch:
+        from scheduler.sources_edit import try_sources
+
+        tried = try_sources(config)
+        failed = {name: trial.problem for name, trial in tried.items() if trial.problem}
+        for name, problem in failed.items():
+            click.echo(f"problem: sources.{name}: {problem}", err=True)
+        click.echo(f"fetched {len(tried)} source{'s' * (len(tried) != 1)}, {len(failed)} failed")
+        if failed:
+            sys.exit(EXIT_FAILURE)
 
 
 # Command groups in their own modules register themselves on ``main`` when imported.
-from scheduler import cli_alerts, cli_ops, cli_rules, cli_stories, cli_web  # noqa: E402,F401
+from scheduler import (  # noqa: E402,F401
+    cli_alerts,
+    cli_ops,
+    cli_rules,
+    cli_sources,
+    cli_stories,
+    cli_web,
+)

@@ -5,6 +5,7 @@ NewswatchError                 (crawler.errors)
 ├── ConfigEditError            a change to config.toml was not made (name taken, file
 │                              changed meanwhile, not writable); an invalid result is a
 │                              ConfigError instead
+├── OpmlError                  an OPML file cannot be read: not OPML, ill-formed, hostile
 └── AlreadyRunningError        another newswatch process already writes to the database
 """
 
@@ -35,6 +36,10 @@ class ConfigEditError(NewswatchError):
     """A change to ``config.toml`` was not made: the name is taken, the file changed since
     it was read, or it cannot be written. (An edit that would make the configuration
     invalid raises :class:`ConfigError` instead.)"""
+
+
+class OpmlError(NewswatchError):
+    """An OPML subscription list cannot be read: not XML, not OPML, or declaring entities."""
 
 
 class AlreadyRunningError(NewswatchError):

@@ -90,8 +90,15 @@ def newswatch(
     cmd = [sys.executable, "-m", "newswatch", *args]
     if config is not None:
         cmd += ["--config", str(config)]
+    # No terminal on stdin: a command never waits for an answer.
     return subprocess.run(
-        cmd, capture_output=True, text=True, env=cli_env(env), timeout=timeout, cwd=cwd
+        cmd,
+        capture_output=True,
+        text=True,
+        env=cli_env(env),
+        timeout=timeout,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
     )
 
 

@@ -107,6 +107,22 @@ def test_web_matches_one_entry_per_story_with_its_other_outlets(web):
     assert "<mark>scam</mark>" in text
 
 
+def test_web_pages_show_sources_by_their_display_names(web):
+    from crawler.store import record_feed_title, sync_sources
+
+    sync_sources(web.db, [(n, s.type, s.url) for n, s in web.config.sources.items()])
+    record_feed_title(web.db, "kt", "Khmer Times")
+    record_feed_title(web.db, "pp", "Phnom Penh Post")
+    overview = web.client.get("/").text
+    assert ">Khmer Times</a><br><small>kt</small>" in overview
+    sources = web.client.get("/sources").text
+    assert "Phnom Penh Post <small>(pp)</small>" in sources
+    matches = web.client.get("/matches?rule=scam").text
+    assert '<span class="source" title="source pp">Phnom Penh Post</span>' in matches
+    assert "Also carried by 1 other outlet: Khmer Times" in matches
+    assert "<li>Khmer Times: " in matches
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -321,6 +337,6 @@ def test_web_hostile_title_fixture_is_really_hostile():
     ],
 )
 def test_web_source_name_suggestions(url, title, name):
-    from scheduler.web.pages.sources import suggest_name
+    from scheduler.sources_edit import suggest_name
 
     assert suggest_name(url, title, {"kt"}) == name

@@ -2,14 +2,11 @@
 
 Adding a source goes address -> the feeds and sitemaps found there -> one tried now (its
 items and which rules they would match) -> saved in ``config.toml``. The discovery is
-:func:`crawler.discovery.discover_feeds` (seam: the command line's ``sources add`` is to
-share one discovery with this page).
+:func:`crawler.discovery.discover_feeds`, shared with the command line's ``sources add``
+(:mod:`scheduler.sources_edit`).
 """
 
 from __future__ import annotations
-
-import re
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,27 +17,11 @@ from crawler.db import utcnow
 from crawler.discovery import Kind, Trial, discover_feeds, site_address, try_feed
 from scheduler.config import Config
 from scheduler.config_edit import put_table, remove_table, set_enabled
+from scheduler.sources_edit import suggest_name
 from scheduler.status import status_of
 from scheduler.web.pages.common import back, page, read_form, site_of
 from scheduler.web.pages.editing import SaveFailure, save_config, try_save
 from scheduler.wiring import build_rules
-
-
-def suggest_name(url: str, title: str | None, taken: set[str]) -> str:
-    """A source name from the feed's title (``Mekong Daily`` -> ``mekong-daily``), else from
-    its address (``https://www.khmertimeskh.com/feed/`` -> ``khmertimeskh``), made unique
-    among ``taken``."""
-    base = re.sub(r"[^a-z0-9]+", "-", (title or "").lower()).strip("-")[:40].strip("-")
-    host = (urlsplit(url).hostname or "").lower().removeprefix("www.")
-    if not base and host and not re.fullmatch(r"[\d.:]+", host):
-        labels = host.split(".")
-        base = "-".join(labels[:-1] if len(labels) > 1 else labels)
-        base = re.sub(r"[^a-z0-9_.-]+", "-", base).strip("-._")
-    base = base or "source"
-    name, number = base, 2
-    while name in taken:
-        name, number = f"{base}-{number}", number + 1
-    return name
 
 
 def rules_matching(config: Config, trial: Trial) -> list[list[str]]:
