@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from alerts.delivery.health import check_sources
-from alerts.delivery.rounds import deliver_due
+from alerts.delivery.rounds import deliver_all_due
 from alerts.outbox.admin import last_alert_id, muted_after
 from alerts.outbox.store import outbox_counts
 from alerts.routing import queue_matches
@@ -60,7 +60,7 @@ def run_once(config: Config) -> tuple[OnceReport, bool]:
             mark = last_alert_id(runtime.db)
             summaries = await poll_sources(runtime, list(runtime.sources.values()))
             check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
-            outcome = await deliver_due(runtime.db, runtime.channels, runtime.alert_policy)
+            outcome = await deliver_all_due(runtime.db, runtime.channels, runtime.alert_policy)
             counts = outbox_counts(runtime.db)
             muted = muted_after(runtime.db, mark)
         finally:
@@ -122,7 +122,7 @@ def deliver_now(config: Config, mark: int = 0) -> tuple[list[str] | None, bool]:
         db = _open_outbox(config)
         channels = build_channels(config)
         try:
-            outcome = await deliver_due(db, channels, build_policy(config))
+            outcome = await deliver_all_due(db, channels, build_policy(config))
             return delivery_lines(outcome, outbox_counts(db), muted_after(db, mark))
         finally:
             for channel in channels.values():

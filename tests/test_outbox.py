@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+from alerts.channels.mbox import MboxChannel
+from alerts.delivery.rounds import deliver_all_due, deliver_due
 from alerts.outbox import store as outbox
 from crawler.db import open_database, write_transaction
 from crawler.models import Article
 from crawler.store import store_articles
+from tests.alertkit import read_mbox
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -123,3 +127,36 @@ def test_admin_lists_and_requeues_failed_messages(tmp_path):
     assert state == "retrying"
     assert retry_all_failed(db, later) == 1
     assert list_entries(db, state="failed") == []
+
+
+def test_deliver_all_due_sends_a_queue_longer_than_one_round(tmp_path):
+    """``once`` delivers everything due, a bounded batch per round, not one round's worth."""
+    db = open_database(tmp_path / "n.db")
+    channels = {
+        "box": MboxChannel("box", path=tmp_path / "alerts.mbox"),
+        "gone": MboxChannel("gone", path=tmp_path / "gone.mbox"),
+    }
+    articles = [
+        Article(f"https://a.org/{n}", "kt", f"raid {n}", "s", None, NOW, f"g{n}")
+        for n in range(450)
+    ]
+    ids = store_articles(db, articles)
+    hits = [outbox.Hit("title", 0, 4, "raid")]
+    with write_transaction(db):
+        for article_id in ids:
+            outbox.record_match(
+                db, rule="r", article_id=article_id, hits=hits, channels=["box"], when=NOW
+            )
+        # A channel no longer configured: its messages wait, and must not keep the loop going.
+        outbox.record_match(
+            db, rule="old", article_id=ids[0], hits=hits, channels=["orphan"], when=NOW
+        )
+    # One round is bounded...
+    first = asyncio.run(deliver_due(db, channels, now=NOW))
+    assert first["sent"] == 200
+    # ...and the loop ``once`` runs goes on until nothing it can send is due.
+    rest = asyncio.run(deliver_all_due(db, channels, now=NOW))
+    assert rest["sent"] == 250
+    assert outbox.outbox_counts(db)["sent"] == 450
+    assert outbox.count_due(db, NOW) == 1  # the orphan's, left waiting
+    assert len(read_mbox(tmp_path / "alerts.mbox")) == 450

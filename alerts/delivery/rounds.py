@@ -39,7 +39,7 @@ from crawler.db import Database, utcnow
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Policy", "RetryPolicy", "build_alert", "deliver_due", "send_test"]
+__all__ = ["Policy", "RetryPolicy", "build_alert", "deliver_all_due", "deliver_due", "send_test"]
 
 Clock = Callable[[], datetime]
 
@@ -94,6 +94,30 @@ async def deliver_due(
             tasks.append(_deliver_channel(channel, queue, clock, outcome))
     await asyncio.gather(*tasks)
     return outcome
+
+
+async def deliver_all_due(
+    db: Database,
+    channels: Mapping[str, Channel],
+    policy: Policy | RetryPolicy | None = None,
+    *,
+    now: datetime | None = None,
+) -> Counter[str]:
+    """Delivery rounds until nothing due is left; returns the counts of every round together.
+
+    One round takes a bounded batch of the oldest due messages (so memory stays small
+    however long the queue); ``newswatch once`` must still send everything that is due,
+    so rounds repeat while they leave due messages behind and each one moved some along.
+    Messages no round can move (a channel no longer configured) end the loop.
+    """
+    outcome: Counter[str] = Counter()
+    before = outbox.count_due(db, now or utcnow())
+    while True:
+        outcome += await deliver_due(db, channels, policy, now=now)
+        left = outbox.count_due(db, now or utcnow())
+        if not left or left >= before:
+            return outcome
+        before = left
 
 
 def _by_channel(items: list) -> dict[str, list]:

@@ -55,6 +55,7 @@ __all__ = [
     "Delivery",
     "Hit",
     "count_deliveries",
+    "count_due",
     "delivery_key",
     "due_deliveries",
     "hold",
@@ -157,6 +158,12 @@ def due_deliveries(db: Database, now: datetime | None = None, limit: int = 200) 
         [PENDING, RETRYING, to_iso(now), limit],
     )
     return [delivery_from_row(row) for row in rows]
+
+
+def count_due(db: Database, now: datetime) -> int:
+    """How many pending and retrying deliveries are due at ``now``."""
+    sql = "SELECT count(*) AS n FROM outbox WHERE state IN (?, ?) AND next_attempt <= ?"
+    return int(next(iter(db.query(sql, [PENDING, RETRYING, to_iso(now)])))["n"])
 
 
 def bundled_deliveries(db: Database, notice_id: int) -> list[Delivery]:
