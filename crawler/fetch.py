@@ -337,13 +337,22 @@ def shutdown_reactor() -> None:
         reactor.threadpool.stop()  # type: ignore[attr-defined]
 
 
-async def fetch_feeds(manager: CrawlManager, requests: Sequence[FetchRequest]) -> list[FetchResult]:
-    """Fetch every request in one crawl; every request gets exactly one result."""
+async def fetch_feeds(
+    manager: CrawlManager,
+    requests: Sequence[FetchRequest],
+    on_result: Callable[[FetchResult], None] | None = None,
+) -> list[FetchResult]:
+    """Fetch every request in one crawl; every request gets exactly one result.
+
+    ``on_result`` sees each result as soon as it arrives (once per request, in the event
+    loop), so a caller can go on with the fast feeds while a slow one is still downloading.
+    """
     from crawler.spiders.feed import FeedSpider
 
     results: dict[str, FetchResult] = {}
     if requests:
-        await manager.crawl(FeedSpider, requests=list(requests), collect=_collector(results))
+        collect = _collector(results, on_result)
+        await manager.crawl(FeedSpider, requests=list(requests), collect=collect)
     return [
         results.get(r.source.name)
         or FetchResult(source=r.source.name, url=r.source.url, error="no response (crawl ended)")
@@ -351,8 +360,14 @@ async def fetch_feeds(manager: CrawlManager, requests: Sequence[FetchRequest]) -
     ]
 
 
-def _collector(results: dict[str, FetchResult]) -> Callable[[FetchResult], None]:
+def _collector(
+    results: dict[str, FetchResult], on_result: Callable[[FetchResult], None] | None = None
+) -> Callable[[FetchResult], None]:
     def collect(result: FetchResult) -> None:
+        if result.source in results:  # one result per request; the first one counts
+            return
         results[result.source] = result
+        if on_result is not None:
+            on_result(result)
 
     return collect

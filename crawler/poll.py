@@ -3,9 +3,11 @@
 ``newswatch once``, every tick of ``newswatch run`` and ``newswatch rules test --url`` call
 :func:`poll_batch`. Sources are grouped by the crawl their kind names
 (:mod:`crawler.sources`: feeds in one Scrapy crawl, web sites in another); the crawls run
-at the same time, and each group is stored as soon as its crawl is done: each source's
-articles in one transaction (:func:`crawler.store.store_articles` decides what is new),
-then its poll is recorded, with a back-off after a failure.
+at the same time, and each source is stored as soon as its crawl hands it over (a feed as
+soon as it is parsed, not when the slowest feed of the batch is in; in the batch's order
+unless ``PollContext.in_order`` is off, as the service has it): its articles in one
+transaction (:func:`crawler.store.store_articles` decides what is new), then its poll is
+recorded, with a back-off after a failure.
 
 One source never costs another its poll. Whatever goes wrong while fetching, parsing,
 extracting or storing one source becomes that source's failure: recorded, counted in its
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -60,8 +62,16 @@ def backoff(interval: timedelta, failures: int, retry_after: float | None) -> ti
     return delay
 
 
-async def poll_batch(context: PollContext, sources: Sequence[Source]) -> list[SourcePoll]:
-    """Poll ``sources``, store what is new and record each poll; one outcome per source."""
+async def poll_batch(
+    context: PollContext,
+    sources: Sequence[Source],
+    on_settled: Callable[[SourcePoll], None] | None = None,
+) -> list[SourcePoll]:
+    """Poll ``sources``, store what is new and record each poll; one outcome per source.
+
+    ``on_settled`` sees each source's outcome as soon as it is stored and recorded, while
+    slower sources of the batch may still be downloading.
+    """
     groups: dict[Crawl, list[tuple[SourceKind, Source]]] = {}
     polls: dict[str, SourcePoll] = {}
     for source in sources:
@@ -70,26 +80,61 @@ async def poll_batch(context: PollContext, sources: Sequence[Source]) -> list[So
         except KeyError as exc:  # config validation prevents this; still only this source's
             failure = FetchError(f"source {source.name!r}: {exc.args[0]}")
             polls[source.name] = _settle(context, Harvest(source, utcnow(), failure=failure))
+            _tell(on_settled, polls[source.name])
             continue
         groups.setdefault(kind.crawl, []).append((kind, source))
     done = await asyncio.gather(
-        *(_poll_group(context, crawl, members) for crawl, members in groups.items())
+        *(_poll_group(context, crawl, members, on_settled) for crawl, members in groups.items())
     )
     polls.update((poll.source, poll) for group in done for poll in group)
     return [polls[source.name] for source in sources]
 
 
 async def _poll_group(
-    context: PollContext, crawl: Crawl, members: Sequence[tuple[SourceKind, Source]]
+    context: PollContext,
+    crawl: Crawl,
+    members: Sequence[tuple[SourceKind, Source]],
+    on_settled: Callable[[SourcePoll], None] | None,
 ) -> list[SourcePoll]:
+    settled: dict[str, SourcePoll] = {}
+    order = [source.name for _, source in members]
+    held: dict[str, Harvest] = {}
+
+    def settle(harvest: Harvest) -> None:
+        name = harvest.source.name
+        if name not in settled:
+            settled[name] = _settle(context, harvest)
+            _tell(on_settled, settled[name])
+
+    def ready(harvest: Harvest) -> None:
+        if not context.in_order:
+            settle(harvest)
+            return
+        # Stored in the batch's order: which copy of a story comes first stays the same
+        # from run to run, whichever feed answered first.
+        held.setdefault(harvest.source.name, harvest)
+        while order and order[0] in held:
+            settle(held.pop(order.pop(0)))
+
     try:
-        harvests = await crawl.harvest(context, members)
+        harvests = await crawl.harvest(context, members, ready)
     except Exception as exc:  # a crawler fault must not lose the sources of the other crawl
         logger.exception("crawl of %s failed", ", ".join(source.name for _, source in members))
         failure = FetchError(f"crawl failed: {describe(exc)}")
         now = utcnow()
         harvests = [Harvest(source, when=now, failure=failure) for _, source in members]
-    return [_settle(context, harvest) for harvest in harvests]
+    for harvest in harvests:  # those not handed over already (a settled one stays settled)
+        ready(harvest)
+    return [settled[source.name] for _, source in members]
+
+
+def _tell(on_settled: Callable[[SourcePoll], None] | None, poll: SourcePoll) -> None:
+    if on_settled is None:
+        return
+    try:
+        on_settled(poll)
+    except Exception:  # the caller's bookkeeping must not cost the other sources their poll
+        logger.exception("%s: handling the finished poll failed", poll.source)
 
 
 def _settle(context: PollContext, harvest: Harvest) -> SourcePoll:

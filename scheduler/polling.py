@@ -2,14 +2,15 @@
 
 ``newswatch once`` and every scheduled tick of ``newswatch run`` call :func:`poll_sources`.
 The crawler polls the batch (:func:`crawler.poll.poll_batch`: fetch, parse, full text,
-store, record), then the rules run over every article not matched yet, and each source
-gets its one summary line.
+store, record); as each source is stored, the rules run over every article not matched
+yet, and the source gets its one summary line.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from alerts.routing import match_pending
@@ -60,22 +61,57 @@ class PollSummary:
         return text
 
 
-def poll_context(runtime: Runtime) -> PollContext:
-    """What the crawler's poll needs of the running service."""
+def poll_context(runtime: Runtime, *, in_order: bool = True) -> PollContext:
+    """What the crawler's poll needs of the running service (``in_order``: see
+    :class:`crawler.poll.PollContext`)."""
     return PollContext(
         db=runtime.db,
         crawls=runtime.crawls,
         interval_of=runtime.interval_of,
         stories=runtime.stories,
         max_bytes=runtime.config.service.max_size,
+        in_order=in_order,
     )
 
 
-async def poll_sources(runtime: Runtime, sources: Sequence[Source]) -> list[PollSummary]:
-    """Poll ``sources`` (feeds and web sources at once), store new articles, run rules."""
-    polls = await poll_batch(poll_context(runtime), sources)
-    matched = match_pending(runtime.db, runtime.matcher, runtime.routes, on_match=runtime.on_match)
-    summaries = [PollSummary.of(poll, matched.get(poll.source, 0)) for poll in polls]
-    for summary in summaries:
+async def poll_sources(
+    runtime: Runtime,
+    sources: Sequence[Source],
+    on_done: Callable[[PollSummary], None] | None = None,
+    *,
+    in_order: bool = True,
+) -> list[PollSummary]:
+    """Poll ``sources`` (feeds and web sources at once), store new articles, run rules.
+
+    Each source's new articles are matched as soon as they are stored, and ``on_done``
+    sees its summary then. Sources are stored in the order given (``once``: which outlet's
+    copy of a story comes first does not depend on which feed answered first), or, with
+    ``in_order=False`` (the service), each as soon as it is ready, so a slow source of the
+    batch holds up no other.
+    """
+    matched: Counter[str] = Counter()
+    summaries: dict[str, PollSummary] = {}
+
+    def match(what: str) -> None:
+        try:
+            matched.update(
+                match_pending(
+                    runtime.db, runtime.matcher, runtime.routes, on_match=runtime.on_match
+                )
+            )
+        except Exception:  # matched later: the articles stay flagged as not matched
+            logger.exception("matching the new articles of %s failed", what)
+
+    # Articles stored but not matched before (a crash, a failed match) go first.
+    match("earlier polls")
+
+    def settled(poll: SourcePoll) -> None:
+        if poll.new:
+            match(poll.source)
+        summary = summaries[poll.source] = PollSummary.of(poll, matched.get(poll.source, 0))
         (logger.warning if summary.error else logger.info)("poll %s", summary.line())
-    return summaries
+        if on_done is not None:
+            on_done(summary)
+
+    polls = await poll_batch(poll_context(runtime, in_order=in_order), sources, on_settled=settled)
+    return [summaries[poll.source] for poll in polls]

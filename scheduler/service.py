@@ -1,10 +1,13 @@
 """The long-running service: schedule polls, run them in batches, deliver the outbox.
 
-An APScheduler ``AsyncIOScheduler`` holds one interval job per source (with up to 10 % jitter).
-A job only marks its source as due; a poll loop takes every source due at that moment and
-fetches them in one Scrapy crawl. A source is never polled twice at once, and a failing source
-is skipped until its backoff has passed. A delivery loop sends what the outbox holds whenever
-a poll queued something or a retry falls due.
+An APScheduler ``AsyncIOScheduler`` holds one job per source: the date of its next poll
+(a cron schedule for a source with ``cron``). A job only marks its source as due; a poll loop
+takes every source due at that moment and fetches them in one Scrapy crawl. When a source's
+poll ends, its next one is armed one interval later (plus up to 10 % jitter), so fetches of
+a source are an interval apart whatever the load. A source is never polled twice at once,
+is released as soon as its own poll is stored (a slow source holds up no other in its
+batch), and a failing source waits until its backoff has passed. A delivery loop sends
+what the outbox holds whenever a poll queued something or a retry falls due.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import random
 import signal
 import sys
 import threading
@@ -25,7 +29,7 @@ from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.triggers.date import DateTrigger
 
 from alerts.delivery.health import check_sources
 from alerts.delivery.rounds import deliver_due
@@ -38,7 +42,7 @@ from crawler.store import load_source_state, sync_sources
 from scheduler.config import load_config
 from scheduler.errors import ConfigError
 from scheduler.operations import Operations
-from scheduler.polling import poll_sources
+from scheduler.polling import PollSummary, poll_sources
 from scheduler.summary import destinations, plural
 from scheduler.wiring import Runtime, build_runtime, configured_titles
 
@@ -88,7 +92,7 @@ class Service:
         self._stop.set()
 
     def schedule_sources(self) -> None:
-        """(Re)create one job per enabled source: its interval (with jitter) or its cron."""
+        """(Re)create one job per enabled source: its next poll, or its cron schedule."""
         now = utcnow()
         wanted = {f"poll:{name}" for name in self.runtime.sources}
         for job in self.scheduler.get_jobs():
@@ -96,24 +100,44 @@ class Service:
                 job.remove()
         per_host: dict[str, int] = {}
         for name, source in sorted(self.runtime.sources.items()):
+            cron = self.runtime.cron_of(name)
+            if cron:  # a cron source waits for its first slot
+                self._add_poll_job(name, parse_cron(cron, self.runtime.config.service.timezone))
+                continue
             host = urlsplit(source.url).hostname or ""
             slot = per_host[host] = per_host.get(host, -1) + 1
             first = self._first_poll(name, self.runtime.interval_of(name), now)
-            first += timedelta(seconds=slot * HOST_SPACING_SECONDS)
-            cron = self.runtime.cron_of(name)
-            self.scheduler.add_job(
-                self.request_poll,
-                self._trigger(name, cron),
-                args=[name],
-                id=f"poll:{name}",
-                name=f"poll {name}",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
-                replace_existing=True,
-                # A cron source waits for its first slot; an interval source polls now.
-                **({} if cron else {"next_run_time": first}),
-            )
+            self._arm(name, first + timedelta(seconds=slot * HOST_SPACING_SECONDS))
+
+    def _add_poll_job(self, name: str, trigger: BaseTrigger) -> None:
+        self.scheduler.add_job(
+            self.request_poll,
+            trigger,
+            args=[name],
+            id=f"poll:{name}",
+            name=f"poll {name}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+
+    def _arm(self, name: str, when: datetime) -> None:
+        """Poll an interval source (once) at ``when``; its next poll is armed when it ends."""
+        if name in self.runtime.sources and not self.runtime.cron_of(name):
+            self._add_poll_job(name, DateTrigger(run_date=when, timezone=UTC))
+
+    def _rearm(self, name: str) -> None:
+        """The next poll of a source that has just been fetched: one interval from now.
+
+        Counted from the end of this poll, so two fetches of a source are never less than
+        an interval apart, however long the poll or the batch took; jitter only adds (up
+        to 10 %), spreading sources that started together.
+        """
+        interval = (
+            self.runtime.interval_of(name).total_seconds() if name in self.runtime.sources else 0
+        )
+        self._arm(name, utcnow() + timedelta(seconds=interval * (1 + random.uniform(0, JITTER))))
 
     def schedule_digests(self) -> None:
         """(Re)create one cron job per digest rule; it starts a delivery round on time."""
@@ -136,12 +160,6 @@ class Service:
     async def wake_delivery(self) -> None:
         """Start a delivery round now: a digest's time has come."""
         self._delivery_wake.set()
-
-    def _trigger(self, name: str, cron: str | None) -> BaseTrigger:
-        if cron:
-            return parse_cron(cron, self.runtime.config.service.timezone)
-        seconds = self.runtime.interval_of(name).total_seconds()
-        return IntervalTrigger(seconds=seconds, jitter=seconds * JITTER, timezone=UTC)
 
     def _first_poll(self, name: str, interval: timedelta, now: datetime) -> datetime:
         """Poll at once unless the source was polled (or failed) recently."""
@@ -214,11 +232,13 @@ class Service:
     async def request_poll(self, name: str) -> None:
         """Mark a source due; the poll loop picks it up with the others due now."""
         if name in self._inflight:
+            # Its running poll arms the next one when it ends.
             logger.debug("%s: previous poll still running; skipping this one", name)
             return
         state = load_source_state(self.runtime.db, name)
         if state.failures and state.next_due and utcnow() < state.next_due:
             logger.debug("%s: backing off until %s", name, state.next_due)
+            self._arm(name, state.next_due)
             return
         self._pending.add(name)
         self._poll_wake.set()
@@ -239,21 +259,40 @@ class Service:
         task.add_done_callback(self._batches.discard)
 
     async def _poll_batch(self, sources: list[Source]) -> None:
+        """Poll a batch; each source is released (and re-armed) as soon as it is done."""
         names = {s.name for s in sources}
+        busy = set(names)  # this batch's sources still being polled
         self._inflight |= names
         started = time.monotonic()
-        try:
-            summaries = await poll_sources(self.runtime, sources)
-            self.operations.record_polls(summaries, time.monotonic() - started)
-            runtime = self.runtime
-            check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
-            self.polls_completed += len(sources)
+
+        def done(summary: PollSummary) -> None:
+            if summary.source not in busy:
+                return
+            busy.discard(summary.source)
+            self._inflight.discard(summary.source)
+            self.operations.record_polls([summary], time.monotonic() - started)
+            self.polls_completed += 1
             self.last_poll_at = utcnow()
             self._delivery_wake.set()
+            self._rearm_after_poll(summary.source)
+
+        try:
+            await poll_sources(self.runtime, sources, on_done=done, in_order=False)
+            runtime = self.runtime
+            check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
         except Exception:
             logger.exception("poll of %s failed unexpectedly", ", ".join(sorted(names)))
         finally:
-            self._inflight -= names
+            self._inflight -= busy
+            for name in busy:
+                self._rearm(name)
+
+    def _rearm_after_poll(self, name: str) -> None:
+        state = load_source_state(self.runtime.db, name)
+        if state.failures and state.next_due is not None:
+            self._arm(name, state.next_due)  # backing off
+        else:
+            self._rearm(name)
 
     async def _delivery_loop(self) -> None:
         while not self._stop.is_set():

@@ -146,3 +146,43 @@ def test_run_serves_health_and_metrics(tmp_path, http_server):
     finally:
         code, _, err = stop_service(proc)
     assert code == 0, err
+
+
+def test_run_fetches_each_source_once_per_interval_from_its_last_fetch(tmp_path, http_server):
+    """Fetches of one source are an interval apart (counted from the last one), from the
+    first poll on, and a feed that answers slowly holds up no other source."""
+    slow_host = FeedServer(host="127.0.0.2")  # another host: its own politeness slot
+    slow_host.start()
+    try:
+        fast = [f"/f{i}" for i in range(4)]  # one host: first polls HOST_SPACING apart
+        for n, path in enumerate(fast):
+            http_server.add(path, rss([rss_item(n, f"Weather in Kampot {n}")]), etag=f'"{n}"')
+        slow_host.add("/slow", rss([rss_item(9, "Weather in Kep")]), delay=8.0)
+        sources = {path[1:]: {"type": "rss", "url": http_server.url(path)} for path in fast}
+        sources["slow"] = {"type": "rss", "url": slow_host.url("/slow")}
+        config = write_config(
+            tmp_path,
+            service={"interval": "2s"},
+            sources=sources,
+            rules={"scam": {"query": RULE, "channels": ["box"]}},
+            channels={"box": {"type": "mbox", "path": "alerts.mbox"}},
+        )
+        proc = start_service(config)
+        try:
+            wait_until(
+                lambda: all(len(http_server.hits(path)) >= 4 for path in fast),
+                timeout=60,
+                what="four fetches of every fast feed",
+            )
+        finally:
+            code, _, err = stop_service(proc)
+    finally:
+        slow_host.stop()
+    assert code == 0, err
+    interval = 2.0
+    for path in fast:
+        times = [hit.at for hit in http_server.hits(path)]
+        gaps = [round(b - a, 2) for a, b in zip(times, times[1:], strict=False)]
+        assert min(gaps) >= interval - 0.05, (path, gaps)  # never sooner than an interval
+        # ...nor held back by the slow feed (8 s) polled in the same batch at start-up.
+        assert max(gaps) <= interval * 1.1 + 2.5, (path, gaps)

@@ -91,15 +91,6 @@ def test_faults_trickling_feed_times_out_and_loses_nothing(trickle_verdict):
     assert max(took) <= 2 * timeout + 2  # one request and its one retry, each cut at timeout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: a source stuck until its timeout keeps every source polled in the same batch "
-        "in flight until the whole crawl ends (scheduler/service.py _poll_batch awaits "
-        "poll_sources for all of them), so their scheduled polls are skipped: sources on a "
-        "2 s interval went 8-10 s unpolled"
-    ),
-)
 def test_faults_trickling_feed_does_not_starve_other_sources(trickle_verdict):
     interval = trickle_verdict.figures["interval"]
     assert trickle_verdict.figures["worst_gap"] <= interval * 1.1 + 1.5

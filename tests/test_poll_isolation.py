@@ -308,7 +308,7 @@ class CrashingFullText(RssKind):
 
 
 class ExplodingCrawl(Crawl):
-    async def harvest(self, context: PollContext, members: Any) -> list[Harvest]:
+    async def harvest(self, context: PollContext, members: Any, ready: Any = None) -> list[Harvest]:
         raise RuntimeError(INJECTED)
 
 

@@ -1,4 +1,5 @@
-"""Source schedules: intervals with jitter, cron in the configured timezone, host spacing."""
+"""Source schedules: intervals counted from the last poll, with jitter that only adds; cron
+in the configured timezone; host spacing."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def scheduled(service: Service) -> dict[str, datetime]:
         service.schedule_sources()
         polls = [job for job in service.scheduler.get_jobs() if job.id.startswith("poll:")]
         service.job_settings = [(j.coalesce, j.misfire_grace_time, j.max_instances) for j in polls]
+        service.job_triggers = {job.id.removeprefix("poll:"): job.trigger for job in polls}
         jobs = {job.id.removeprefix("poll:"): job.next_run_time for job in polls}
         service.scheduler.shutdown(wait=False)
         return jobs
@@ -49,7 +51,7 @@ def test_schedule_cron_uses_the_service_timezone(tmp_path):
     jobs = scheduled(service)
     # The first slot at or after 07:00 local time, i.e. 00:00 UTC.
     assert jobs["kt"].astimezone(UTC) == datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
-    trigger = service._trigger("kt", "*/10 7-22 * * *")
+    trigger = service.job_triggers["kt"]
     late = datetime(2026, 11, 25, 15, 55, tzinfo=UTC)  # 22:55 local: next is 07:00 tomorrow
     assert trigger.get_next_fire_time(None, late) == datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
 
@@ -64,10 +66,19 @@ def test_schedule_sources_on_one_host_are_spaced_and_intervals_jittered(tmp_path
     gaps = {(b - a).total_seconds() for a, b in zip(same_host, same_host[1:], strict=False)}
     assert gaps == {HOST_SPACING_SECONDS}
     assert jobs["other"] == same_host[0]  # another host is not held back
-    trigger = service._trigger("s0", None)
-    fires = [trigger.get_next_fire_time(NOW, NOW + timedelta(minutes=10)) for _ in range(50)]
-    spread = {abs((f - (NOW + timedelta(minutes=10))).total_seconds()) for f in fires}
-    assert max(spread) <= 600 * JITTER
+
+    # When a poll ends, the next one is armed an interval later; jitter only ever adds.
+    async def rearmed() -> list[datetime]:
+        service.scheduler.start(paused=True)
+        fires = []
+        for _ in range(50):
+            service._rearm("s0")
+            fires.append(service.scheduler.get_job("poll:s0").next_run_time)
+        service.scheduler.shutdown(wait=False)
+        return fires
+
+    spread = {(f - NOW).total_seconds() - 600 for f in asyncio.run(rearmed())}
+    assert min(spread) >= 0 and max(spread) <= 600 * JITTER
     assert len(spread) > 1  # jitter actually varies
 
 

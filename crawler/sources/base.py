@@ -37,6 +37,9 @@ class PollContext:
     stories: StoryIndex | None = None
     max_bytes: int = DEFAULT_MAX_BYTES  # size cap of one feed, listing page or sitemap
     kinds: Mapping[str, SourceKind] | None = None  # by config type; None: the registry's
+    # Store sources in the batch's order (deterministic, for once), or each as soon as it
+    # is ready (the service: a slow source then holds up no other).
+    in_order: bool = True
 
 
 @dataclass
@@ -66,12 +69,17 @@ class Crawl(ABC):
 
     @abstractmethod
     async def harvest(
-        self, context: PollContext, members: Sequence[tuple[SourceKind, Source]]
+        self,
+        context: PollContext,
+        members: Sequence[tuple[SourceKind, Source]],
+        ready: Callable[[Harvest], None] | None = None,
     ) -> list[Harvest]:
         """One harvest per member, in order.
 
         Whatever goes wrong for one member (a parser crash included) is that member's
-        ``failure``; only a fault of the crawl itself may raise.
+        ``failure``; only a fault of the crawl itself may raise. A crawl may hand a
+        member's harvest to ``ready`` as soon as it is complete, before the others are
+        (a slow source then holds up nobody); it still returns every harvest at the end.
         """
 
 

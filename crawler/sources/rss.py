@@ -1,10 +1,12 @@
 """rss sources (RSS 0.9x/1.0/2.0, RDF and Atom feeds), and the crawl that reads feeds.
 
 Every feed due in a batch is fetched in one crawl, with the validators the store kept
-(ETag / Last-Modified) so an unchanged feed costs a 304. Each body is parsed in a worker
-thread (:func:`crawler.feeds.parse_feed`), ``max_articles`` picks the new items, and the
-pages of the new items of ``full_text`` feeds are fetched in one more crawl
-(:func:`crawler.web.fetch_full_texts`) before anything is stored.
+(ETag / Last-Modified) so an unchanged feed costs a 304. Each body is parsed as soon as it
+arrives, in a worker thread (:func:`crawler.feeds.parse_feed`), and ``max_articles`` picks
+the new items; the feed is then handed on to be stored while the others are still
+downloading. The pages
+of the new items of ``full_text`` feeds are fetched in one more crawl
+(:func:`crawler.web.fetch_full_texts`) once every feed is in, before those are stored.
 
 A kind built on rss (a Google News search feed, say) subclasses :class:`RssKind` and
 overrides :meth:`~RssKind.request`, :meth:`~RssKind.parse` or :meth:`~RssKind.item_pages`.
@@ -66,27 +68,51 @@ class FeedCrawl(Crawl):
     """One crawl for every feed of a batch, then one for the pages of full-text feeds."""
 
     async def harvest(
-        self, context: PollContext, members: Sequence[tuple[SourceKind, Source]]
+        self,
+        context: PollContext,
+        members: Sequence[tuple[SourceKind, Source]],
+        ready: Callable[[Harvest], None] | None = None,
     ) -> list[Harvest]:
-        requests: list[tuple[RssKind, FetchRequest]] = []
+        requests: dict[str, tuple[RssKind, FetchRequest]] = {}
         unsent: dict[str, Harvest] = {}
         for kind, source in members:
             assert isinstance(kind, RssKind)
             try:
                 state = load_source_state(context.db, source.name)
-                requests.append((kind, kind.request(source, state)))
+                requests[source.name] = (kind, kind.request(source, state))
             except Exception as exc:  # noqa: BLE001 - this source's failure, not the batch's
                 logger.debug("%s: cannot build its request", source.name, exc_info=True)
                 failure = FetchError(f"could not build the request ({describe(exc)})")
                 unsent[source.name] = Harvest(source, when=utcnow(), failure=failure)
-        results = await fetch_feeds(context.crawls, [request for _, request in requests])
-        staged = [
-            await self._read(context, kind, request.source, result)
-            for (kind, request), result in zip(requests, results, strict=True)
-        ]
-        await self._add_full_text(context, [item for item in staged if item.pages])
-        harvests = {item.harvest.source.name: item.finish() for item in staged}
-        return [unsent.get(source.name) or harvests[source.name] for _, source in members]
+        # Each feed is read (parsed, items picked) as soon as its response arrives, and,
+        # unless its items' pages are wanted too, handed to ``ready`` at once.
+        staged: dict[str, _Staged] = {}
+        finished: dict[str, Harvest] = {}
+        reading: list[asyncio.Task[None]] = []
+
+        async def read(result: FetchResult) -> None:
+            kind, request = requests[result.source]
+            item = staged[result.source] = await self._read(context, kind, request.source, result)
+            if not item.pages:
+                finished[result.source] = harvest = item.finish()
+                if ready is not None:
+                    ready(harvest)
+
+        def arrived(result: FetchResult) -> None:
+            if result.source in requests:
+                reading.append(asyncio.ensure_future(read(result)))
+
+        results = await fetch_feeds(
+            context.crawls, [request for _, request in requests.values()], on_result=arrived
+        )
+        await asyncio.gather(*reading)
+        for result in results:  # those the crawl ended without answering
+            if result.source not in staged:
+                await read(result)
+        waiting = [item for name, item in staged.items() if name not in finished]
+        await self._add_full_text(context, waiting)
+        finished.update((item.harvest.source.name, item.finish()) for item in waiting)
+        return [unsent.get(source.name) or finished[source.name] for _, source in members]
 
     async def _read(
         self, context: PollContext, kind: RssKind, source: Source, result: FetchResult

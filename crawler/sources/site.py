@@ -28,7 +28,10 @@ class SiteCrawl(Crawl):
     """One crawl for every web source of a batch."""
 
     async def harvest(
-        self, context: PollContext, members: Sequence[tuple[SourceKind, Source]]
+        self,
+        context: PollContext,
+        members: Sequence[tuple[SourceKind, Source]],
+        ready: Callable[[Harvest], None] | None = None,
     ) -> list[Harvest]:
         # When the crawl started: the next sitemap poll looks for entries after it.
         now = utcnow()
