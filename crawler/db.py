@@ -81,11 +81,13 @@ def write_transaction(db: Database) -> Iterator[Database]:
     db.conn.execute("BEGIN IMMEDIATE")
     try:
         yield db
-    except BaseException:
-        db.conn.execute("ROLLBACK")
-        raise
-    else:
         db.conn.execute("COMMIT")
+    except BaseException:
+        # SQLite may have rolled back already (a full disk does that); a COMMIT that failed
+        # leaves the transaction open, and the next write would nest inside it for ever.
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
 
 
 def open_database(path: Path | str) -> Database:
@@ -183,6 +185,12 @@ def optimize(db: Database) -> OptimizeReport:
     # Fold the write-ahead log back into the file so the freed space shows on disk.
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     return OptimizeReport(mode=kind, bytes_before=before, bytes_after=database_bytes(db))
+
+
+def database_file(db: Database) -> str | None:
+    """The path of the database's file; None for an in-memory database."""
+    row = db.execute("PRAGMA database_list").fetchone()
+    return str(row[2]) if row and row[2] else None
 
 
 def database_bytes(db: Database) -> int:

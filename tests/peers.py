@@ -364,6 +364,8 @@ class WebhookReceiver:
         self.cond = threading.Condition()
         self._script: list[ScriptedResponse] = []
         self._release = threading.Event()
+        # Called (in the server's thread) after a request is recorded, before it is answered.
+        self.on_request: Callable[[RecordedRequest], None] | None = None
         self._server = ThreadingHTTPServer((LOCALHOST, 0), _ReceiverHandler)
         self._server.receiver = self  # type: ignore[attr-defined]
         # A short poll interval keeps shutdown() (which waits for one poll) quick.
@@ -436,7 +438,10 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         path = self.path
-        answer = receiver._record(RecordedRequest(self.command, path, headers, body))
+        request = RecordedRequest(self.command, path, headers, body)
+        answer = receiver._record(request)
+        if receiver.on_request is not None:
+            receiver.on_request(request)
         if answer.hang:
             receiver._release.wait(HANG_LIMIT)
             self.close_connection = True

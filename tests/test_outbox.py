@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from alerts.channels.mbox import MboxChannel
+from alerts.channels.webhook import WebhookChannel
 from alerts.delivery.rounds import deliver_all_due, deliver_due
 from alerts.outbox import store as outbox
 from crawler.db import open_database, write_transaction
@@ -160,3 +162,34 @@ def test_deliver_all_due_sends_a_queue_longer_than_one_round(tmp_path):
     assert outbox.outbox_counts(db)["sent"] == 450
     assert outbox.count_due(db, NOW) == 1  # the orphan's, left waiting
     assert len(read_mbox(tmp_path / "alerts.mbox")) == 450
+
+
+def test_a_sent_message_whose_record_fails_is_recorded_later_not_sent_again(
+    tmp_path, webhook_receiver
+):
+    """The receiver accepted it, then the database refused the write (a full disk, here a
+    lock held by another writer): the next round records it as sent instead of resending."""
+    path = tmp_path / "n.db"
+    db = open_database(path)
+    db.execute("PRAGMA busy_timeout = 200")  # give up on the lock quickly
+    (article_id,) = store_articles(
+        db, [Article("https://a.org/1", "kt", "raid", "s", None, NOW, "g")]
+    )
+    with write_transaction(db):
+        outbox.record_match(
+            db, rule="r", article_id=article_id, hits=[], channels=["hook"], when=NOW
+        )
+    other = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    # The moment the receiver has the message, another writer takes the database.
+    webhook_receiver.on_request = lambda _: other.execute("BEGIN IMMEDIATE")
+    channels = {"hook": WebhookChannel("hook", url=webhook_receiver.url, timeout=5.0)}
+    asyncio.run(deliver_due(db, channels, now=NOW))
+    assert len(webhook_receiver.requests) == 1
+    assert outbox.outbox_counts(db)["pending"] == 1  # not recorded: the write failed
+    webhook_receiver.on_request = None
+    other.execute("ROLLBACK")
+    again = asyncio.run(deliver_due(db, channels, now=NOW))
+    assert again["sent"] == 1
+    assert outbox.outbox_counts(db)["sent"] == 1
+    assert len(webhook_receiver.requests) == 1  # recorded, not sent a second time
+    other.close()

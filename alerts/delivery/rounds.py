@@ -35,7 +35,7 @@ from alerts.outbox.notices import (
 from alerts.outbox.retry import RetryPolicy
 from alerts.records import Notification
 from alerts.render.compose import build_alert, build_notification, sample_alert
-from crawler.db import Database, utcnow
+from crawler.db import Database, DatabaseError, database_file, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ async def deliver_due(
         queue = [_notice_job(db, n, policy) for n in notices]
         queue += [_alert_job(db, d, policy) for d in alerts]
         if queue:
-            tasks.append(_deliver_channel(channel, queue, clock, outcome))
+            tasks.append(_deliver_channel(channel, queue, clock, outcome, _db_key(db)))
     await asyncio.gather(*tasks)
     return outcome
 
@@ -174,10 +174,43 @@ def _notice_job(db: Database, notice: Notice, policy: Policy) -> _Job:
     )
 
 
+# Messages a channel accepted whose "sent" could not be committed (the disk was full, say),
+# by database and key. The next round records them instead of sending them again; only a
+# process that dies before then can repeat one (under the same key: receivers drop it).
+_UNRECORDED: dict[tuple[str, str], datetime] = {}
+
+
+def _db_key(db: Database) -> str:
+    """Which database file ``db`` is (an in-memory one by its handle)."""
+    return database_file(db) or f"memory:{id(db)}"
+
+
+def _record_sent(db_key: str, job: _Job, when: datetime) -> bool:
+    """Record a sent message; False (and remembered) when the database refuses the write."""
+    try:
+        job.sent(when)
+    except DatabaseError as exc:
+        _UNRECORDED[(db_key, job.key)] = when
+        logger.error(
+            "%s was sent but could not be recorded (%s); it will be recorded, not sent again",
+            job.key,
+            exc,
+        )
+        return False
+    _UNRECORDED.pop((db_key, job.key), None)
+    return True
+
+
 async def _deliver_channel(
-    channel: Channel, queue: list[_Job], clock: Clock, outcome: Counter[str]
+    channel: Channel, queue: list[_Job], clock: Clock, outcome: Counter[str], db_key: str
 ) -> None:
     for index, job in enumerate(queue):
+        already = _UNRECORDED.get((db_key, job.key))
+        if already is not None:  # sent in an earlier round; only its record is missing
+            if not _record_sent(db_key, job, already):
+                return  # the database still refuses writes: try again next round
+            outcome["sent"] += 1
+            continue
         item = job.build()
         if item is None:
             job.failed("article no longer stored", True, None, clock())
@@ -201,8 +234,9 @@ async def _deliver_channel(
                     later.postpone(next_attempt)
                 break
             continue
-        job.sent(clock())
         outcome["sent"] += 1
+        if not _record_sent(db_key, job, clock()):
+            return  # nothing more can be recorded now: send nothing more either
         logger.info("sent %s via %s", job.key, channel.name)
 
 
