@@ -79,9 +79,11 @@ def load(config_path: Path) -> Config:
     """Load the config or exit 2 with every problem listed."""
     from scheduler.config import load_config
     from scheduler.errors import ConfigError
+    from scheduler.heap import building
 
     try:
-        return load_config(config_path)
+        with building():
+            return load_config(config_path)
     except ConfigError as exc:
         fail(exc, EXIT_CONFIG)
 

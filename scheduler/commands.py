@@ -16,6 +16,7 @@ from alerts.rules.matcher import RuleMatch
 from crawler.db import Database, open_database, utcnow
 from scheduler.config import Config
 from scheduler.config_warnings import config_warnings
+from scheduler.heap import building
 from scheduler.lock import AlreadyRunningError, InstanceLock
 from scheduler.polling import PollSummary, poll_sources
 from scheduler.runloop import run_async
@@ -30,7 +31,8 @@ def run_service(config: Config) -> tuple[int, bool]:
     """``newswatch run``: hold the instance lock and serve until stopped."""
 
     async def serve() -> int:
-        service = Service(build_runtime(config))
+        with building():
+            service = Service(build_runtime(config))
         await service.run()
         return 0
 
@@ -55,7 +57,8 @@ def run_once(config: Config) -> tuple[OnceReport, bool]:
     """``newswatch once``: poll everything now, deliver what is due; returns the report."""
 
     async def once() -> OnceReport:
-        runtime = build_runtime(config)
+        with building():
+            runtime = build_runtime(config)
         try:
             mark = last_alert_id(runtime.db)
             summaries = await poll_sources(runtime, list(runtime.sources.values()))
