@@ -20,7 +20,7 @@ from crawler.models import Article
 
 if TYPE_CHECKING:
     # Only a type here: readers of the store (status, backtest) need no story clustering.
-    from crawler.stories import StoryIndex
+    from crawler.stories import Prepared, StoryIndex
 
 logger = logging.getLogger(__name__)
 
@@ -220,8 +220,11 @@ def _store_one(db: Database, article: Article, stories: StoryIndex | None) -> in
     previous = _latest_revision(db, article)
     if stories is None:
         return None if previous else _insert_article(db, article, revision=0, fingerprint=None)
-    fingerprint = stories.fingerprint(article.title, article.body).hex()
-    text_fingerprint = _text_fingerprint(stories, article)
+    from crawler.stories import Prepared
+
+    prepared = Prepared.of(article.title, article.body)
+    fingerprint = prepared.fingerprint.hex()
+    text_fingerprint = _text_fingerprint(prepared, article)
     if previous is not None:
         if previous["fingerprint"] in (None, fingerprint):
             return None
@@ -233,17 +236,16 @@ def _store_one(db: Database, article: Article, stories: StoryIndex | None) -> in
         if text_fingerprint and _text_known(db, text_fingerprint):
             return None
         revision = 0
-    row_id = _insert_article(db, article, revision=revision, fingerprint=fingerprint)
-    if text_fingerprint:
-        db.execute(
-            "UPDATE articles SET text_fingerprint = ? WHERE id = ?", [text_fingerprint, row_id]
-        )
+    row_id = _insert_article(
+        db, article, revision=revision, fingerprint=fingerprint, text_fingerprint=text_fingerprint
+    )
     story = stories.assign(
         row_id,
         title=article.title,
         text=article.body,
         source=article.source,
         links=(article.url, article.guid),
+        prepared=prepared,
     )
     db.execute("UPDATE articles SET story_id = ? WHERE id = ?", [story.story_id, row_id])
     return row_id
@@ -258,7 +260,7 @@ def _latest_revision(db: Database, article: Article) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _text_fingerprint(stories: StoryIndex, article: Article) -> str | None:
+def _text_fingerprint(prepared: Prepared, article: Article) -> str | None:
     """Fingerprint of the body alone, when it is long enough to identify an article.
 
     Outlets re-publish the same text under a new headline, URL and GUID; a one-line summary
@@ -266,7 +268,7 @@ def _text_fingerprint(stories: StoryIndex, article: Article) -> str | None:
     """
     if len(article.body.split()) < MIN_IDENTIFYING_WORDS:
         return None
-    return stories.fingerprint("", article.body).hex()
+    return prepared.text_fingerprint.hex()
 
 
 def _text_known(db: Database, text_fingerprint: str) -> bool:
@@ -275,7 +277,12 @@ def _text_known(db: Database, text_fingerprint: str) -> bool:
 
 
 def _insert_article(
-    db: Database, article: Article, *, revision: int, fingerprint: str | None
+    db: Database,
+    article: Article,
+    *,
+    revision: int,
+    fingerprint: str | None,
+    text_fingerprint: str | None = None,
 ) -> int:
     published = article.published
     date_source = article.date_source
@@ -283,8 +290,8 @@ def _insert_article(
         published, date_source = article.fetched, "fetched"
     cursor = db.execute(
         "INSERT INTO articles (url, guid, source, title, summary, text, author, language, "
-        "published, date_source, fetched, matched, revision, fingerprint) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,0,?,?)",
+        "published, date_source, fetched, matched, revision, fingerprint, text_fingerprint) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)",
         [
             article.url,
             article.guid,
@@ -299,6 +306,7 @@ def _insert_article(
             to_iso(article.fetched),
             revision,
             fingerprint,
+            text_fingerprint,
         ],
     )
     row_id = cursor.lastrowid

@@ -46,6 +46,8 @@ MIN_EXACT_SHINGLES = 10
 MAX_CANDIDATES = 400
 # Briefs are compared by their stored texts, so fewer candidates are read.
 MAX_BRIEF_CANDIDATES = 50
+# Stored briefs kept reduced between lookups (a few KB each).
+BRIEF_CACHE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +81,45 @@ class _Signed:
         return int.from_bytes(self.fingerprint[:8], "big", signed=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An article's normalised units and fingerprints, worked out once per article: the
+    store compares the fingerprints before the index signs the same units."""
+
+    title_units: tuple[str, ...]
+    body_units: tuple[str, ...]
+    fingerprint: bytes  # of the title and the text (see StoryIndex.fingerprint)
+    text_fingerprint: bytes  # of the text alone
+
+    @classmethod
+    def of(cls, title: str, text: str) -> Prepared:
+        """The units and fingerprints of an article's title and text."""
+        title_units, body_units = text_units(title), text_units(strip_boilerplate(text))
+        return cls(
+            title_units,
+            body_units,
+            fingerprint_units(title_units, body_units),
+            fingerprint_units((), body_units),
+        )
+
+
 def _sign(
-    title: str, text: str, *, source: str | None = None, links: tuple[str, ...] = ()
+    title: str,
+    text: str,
+    *,
+    source: str | None = None,
+    links: tuple[str, ...] = (),
+    prepared: Prepared | None = None,
 ) -> _Signed:
     """Sign an article: shingles of its text (of its title when it has no text)."""
-    title_units, body_units = text_units(title), text_units(strip_boilerplate(text))
+    prepared = prepared or Prepared.of(title, text)
+    title_units, body_units = prepared.title_units, prepared.body_units
     shingled = shingle_units(body_units or title_units)
     values = signatures.minhash_values(shingled.shingles)
     return _Signed(
         shingled=shingled,
         values=values,
-        fingerprint=fingerprint_units(title_units, body_units),
+        fingerprint=prepared.fingerprint,
         links=link_hashes(links),
         brief=brief_entry(title, text, source, shingled, values),
     )
@@ -131,6 +161,7 @@ class StoryIndex:
             )
         self.db = db
         self.threshold = float(threshold)
+        self._brief_cache: dict[tuple[int, str | None, str, str], Brief] = {}
         self._check_scheme()
 
     def _check_scheme(self) -> None:
@@ -162,17 +193,19 @@ class StoryIndex:
         text: str,
         source: str | None = None,
         links: Iterable[str] = (),
+        prepared: Prepared | None = None,
     ) -> StoryAssignment:
         """Put an article into the story of its closest earlier copy, or a new one.
 
         ``source`` names where the article came from (a feed repeating one description for
         every item is not a story told twice); ``links`` are the addresses it is known by
         (its URL, a permalink GUID): an earlier article at one of them is the same article.
+        ``prepared`` is :meth:`Prepared.of` the same title and text, when the caller has it.
         """
         links = tuple(links)
         _check_article(article_id, title, text, source, links)
         try:
-            return self._assign(article_id, title, text, source, links)
+            return self._assign(article_id, title, text, source, links, prepared)
         except DatabaseError as exc:
             raise StoreError(
                 f"could not assign article {article_id} to a story: {exc}",
@@ -181,7 +214,13 @@ class StoryIndex:
             ) from exc
 
     def _assign(
-        self, article_id: int, title: str, text: str, source: str | None, links: tuple[str, ...]
+        self,
+        article_id: int,
+        title: str,
+        text: str,
+        source: str | None,
+        links: tuple[str, ...],
+        prepared: Prepared | None,
     ) -> StoryAssignment:
         existing = story_store.story_of(self.db, article_id)
         if existing is not None:
@@ -189,7 +228,7 @@ class StoryIndex:
                 f"article {article_id} already belongs to story {existing}",
                 hint="assign each article once, when it is first stored",
             )
-        signed = _sign(title, text, source=source, links=links)
+        signed = _sign(title, text, source=source, links=links, prepared=prepared)
         count = len(signed.shingled.shingles)
         match = self._exact_match(signed) if count >= MIN_EXACT_SHINGLES else None
         if match is None and signed.links:
@@ -266,11 +305,23 @@ class StoryIndex:
         return best
 
     def _briefs(self, ids: list[int]) -> dict[int, tuple[int, Brief]]:
-        """The stored briefs among ``ids``, with their stories."""
-        return {
-            article_id: (story_id, make_brief(title, text, source))
-            for article_id, story_id, source, title, text in story_store.briefs_of(self.db, ids)
-        }
+        """The stored briefs among ``ids``, with their stories.
+
+        A stored brief never changes, and the same recent items are candidates for many
+        new ones: each is reduced (:func:`make_brief`) once and kept, the newest
+        ``BRIEF_CACHE`` of them.
+        """
+        found: dict[int, tuple[int, Brief]] = {}
+        cache = self._brief_cache
+        for article_id, story_id, source, title, text in story_store.briefs_of(self.db, ids):
+            # Keyed by content too: the id of a row rolled back is given to the next one.
+            key = (article_id, source, title, text)
+            brief = cache.pop(key, None) or make_brief(title, text, source)
+            cache[key] = brief  # most recently used last
+            found[article_id] = (story_id, brief)
+        while len(cache) > BRIEF_CACHE:
+            del cache[next(iter(cache))]
+        return found
 
     def _store(
         self, article_id: int, story_id: int, signed: _Signed, bands: np.ndarray | None
