@@ -83,9 +83,13 @@ def load(config_path: Path) -> Config:
 
     try:
         with building():
-            return load_config(config_path)
+            config = load_config(config_path)
     except ConfigError as exc:
         fail(exc, EXIT_CONFIG)
+    from alerts.rules.query import keep_parsed
+
+    keep_parsed()
+    return config
 
 
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:

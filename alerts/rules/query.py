@@ -54,6 +54,7 @@ __all__ = [
     "compile_regex",
     "has_positive_terms",
     "leaf_literal",
+    "keep_parsed",
     "parse_query",
 ]
 
@@ -142,12 +143,36 @@ def _parse_luqum(text: str) -> tree.Item:
 PARSE_CACHE_SIZE = 65536
 
 
+# Trees kept on disk by earlier runs (read on the first parse), and those parsed since.
+_kept: dict[str, Node] | None = None
+_parsed: dict[str, Node] = {}
+
+
 @functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
 def parse_query(text: str) -> Node:
     """Parse a rule query into an immutable tree; raises :class:`QueryError` if malformed."""
+    global _kept
     if not text.strip():
         raise QueryError("the query is empty", query=text, position=0)
-    return _Converter(text).convert(_parse_luqum(text), None)
+    if _kept is None:
+        from alerts.rules import query_cache
+
+        _kept = query_cache.load()
+    node = _kept.get(text)
+    if node is None:
+        node = _parsed[text] = _Converter(text).convert(_parse_luqum(text), None)
+    return node
+
+
+def keep_parsed() -> None:
+    """Keep the trees parsed by this process on disk for the next one (a config's rules
+    then load without luqum: :mod:`alerts.rules.query_cache`)."""
+    if not _parsed:
+        return
+    from alerts.rules import query_cache
+
+    query_cache.save(_kept or {}, dict(_parsed))
+    _parsed.clear()
 
 
 def leaf_literal(leaf: Term | Phrase | Proximity) -> str:
