@@ -16,7 +16,7 @@ from alerts.rules.matcher import RuleMatch
 from crawler.db import Database, open_database, utcnow
 from scheduler.config import Config
 from scheduler.config_warnings import config_warnings
-from scheduler.heap import building
+from scheduler.heap import building, bulk
 from scheduler.lock import AlreadyRunningError, InstanceLock
 from scheduler.polling import PollSummary, poll_sources
 from scheduler.runloop import run_async
@@ -61,7 +61,8 @@ def run_once(config: Config) -> tuple[OnceReport, bool]:
             runtime = build_runtime(config)
         try:
             mark = last_alert_id(runtime.db)
-            summaries = await poll_sources(runtime, list(runtime.sources.values()))
+            with bulk():
+                summaries = await poll_sources(runtime, list(runtime.sources.values()))
             check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
             outcome = await deliver_all_due(runtime.db, runtime.channels, runtime.alert_policy)
             counts = outbox_counts(runtime.db)
