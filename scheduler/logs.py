@@ -73,13 +73,14 @@ def configure_logging(
 ) -> None:
     """Install the root handler; ``verbosity`` (-v, -vv) overrides ``level``.
 
-    ``skip`` drops messages the command shows another way (``once`` prints poll lines).
+    ``skip`` drops messages the command shows another way (``once`` prints poll lines) from
+    a text log; a JSON log is read by programs and keeps every record, with its time.
     """
     if verbosity >= 1:
         level = "debug"
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ZonedFormatter(timezone))
-    if skip is not None:
+    if skip is not None and fmt != "json":
         handler.addFilter(SkipMessages(skip))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from scheduler.config import load_config
-from scheduler.logs import SkipMessages, ZonedFormatter
+from scheduler.logs import SkipMessages, ZonedFormatter, configure_logging
 from scheduler.summary import destinations
 from tests.clirunner import write_config
 
@@ -29,6 +29,24 @@ def test_log_filter_skips_lines_a_command_prints_itself():
     keep = SkipMessages(lambda message: message.startswith("poll kt: "))
     assert not keep.filter(record("poll kt: fetched 1", 0))
     assert keep.filter(record("poll other: fetched 1", 0))
+
+
+def test_a_json_log_keeps_the_lines_a_command_prints(capsys):
+    """Programs read the JSON log for every source's summary and its time; a person reading
+    the terminal sees each line once."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        for fmt in ("text", "json"):
+            configure_logging(fmt=fmt, skip=lambda message: message.startswith("poll kt: "))
+            logging.getLogger("scheduler.polling").info("poll kt: fetched 1")
+            logging.getLogger("scheduler.polling").info("poll other: fetched 2")
+            err = capsys.readouterr().err
+            assert "poll other: fetched 2" in err
+            assert ("poll kt: fetched 1" in err) == (fmt == "json"), fmt
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
 
 
 def test_destinations_say_where_alerts_go_without_secrets(tmp_path: Path):
