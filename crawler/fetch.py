@@ -16,6 +16,7 @@ skip polls for hours. Conditional requests are built here from the stored valida
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -345,7 +346,8 @@ async def fetch_feeds(
     """Fetch every request in one crawl; every request gets exactly one result.
 
     ``on_result`` sees each result as soon as it arrives (once per request, in the event
-    loop), so a caller can go on with the fast feeds while a slow one is still downloading.
+    loop), so a caller can go on with the fast feeds while a slow one is still downloading;
+    the results returned at the end then come without their bodies.
     """
     from crawler.spiders.feed import FeedSpider
 
@@ -366,8 +368,11 @@ def _collector(
     def collect(result: FetchResult) -> None:
         if result.source in results:  # one result per request; the first one counts
             return
-        results[result.source] = result
-        if on_result is not None:
-            on_result(result)
+        if on_result is None:
+            results[result.source] = result
+            return
+        # The caller has the body now; the batch's list keeps no copy of every feed.
+        results[result.source] = dataclasses.replace(result, body=b"")
+        on_result(result)
 
     return collect
