@@ -17,7 +17,7 @@ from alerts.records import Hit
 from alerts.rules.matcher import Document, Matcher, RuleMatch
 from crawler.db import Database, write_transaction
 from crawler.models import Article
-from crawler.store import mark_matched, unmatched_articles
+from crawler.store import mark_matched, still_unmatched, unmatched_articles
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,11 @@ def match_pending(
             (article_id, article, matcher.match(document_for(article)))
             for article_id, article in pending
         ]
-        with write_transaction(db):
+        # Workers sharing a database match one batch at a time; an article another
+        # worker matched meanwhile is left as it is.
+        with write_transaction(db, serialize="matching"):
+            open_ids = still_unmatched(db, [article_id for article_id, _, _ in found])
+            found = [entry for entry in found if entry[0] in open_ids]
             for article_id, _, results in found:
                 for result in results:
                     hits = [Hit(h.field, h.start, h.end, h.term) for h in result.hits]

@@ -49,9 +49,57 @@ Database = sqlite_utils.Database
 # What a failing database operation raises, for code that must survive one.
 DatabaseError = sqlite3.Error
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 BUSY_TIMEOUT_SECONDS = 30.0
 READ_TIMEOUT_SECONDS = 5.0
 AUTO_VACUUM_INCREMENTAL = 2
+
+
+class PostgresUrl(str):
+    """``[service] database`` naming a PostgreSQL server (``postgresql://user@host/db``).
+
+    Shown with its password hidden; the full text is only handed to the driver.
+    """
+
+    __slots__ = ()
+
+    @property
+    def redacted(self) -> str:
+        """The address with its password replaced by ``***``."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(str(self))
+        if parts.password is None:
+            return str(self)
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def __repr__(self) -> str:
+        return f"PostgresUrl({self.redacted!r})"
+
+
+# Where a database is: a file (SQLite) or a PostgreSQL server.
+DatabaseTarget = Path | PostgresUrl
+
+
+def postgres_url(value: object) -> PostgresUrl | None:
+    """``value`` as a PostgreSQL address, or None when it names a file."""
+    if isinstance(value, PostgresUrl):
+        return value
+    if isinstance(value, str) and value.startswith(POSTGRES_SCHEMES):
+        return PostgresUrl(value)
+    return None
+
+
+def describe(target: DatabaseTarget | str) -> str:
+    """How a database is named in messages: a path, or an address without its password."""
+    url = postgres_url(target)
+    return url.redacted if url is not None else str(target)
+
+
+def is_postgres(db: Database) -> bool:
+    """Whether ``db`` is a PostgreSQL database (else an SQLite file)."""
+    return bool(getattr(db, "is_postgres", False))
 
 
 def utcnow() -> datetime:
@@ -72,8 +120,17 @@ def from_iso(value: str | None) -> datetime | None:
 
 
 @contextlib.contextmanager
-def write_transaction(db: Database) -> Iterator[Database]:
-    """Run a block in one write transaction, taking the write lock before any read."""
+def write_transaction(db: Database, *, serialize: str | None = None) -> Iterator[Database]:
+    """Run a block in one write transaction, taking the write lock before any read.
+
+    On SQLite the write lock serialises every writer. On PostgreSQL, where many workers
+    write at once, ``serialize`` names the kind of write that must not interleave across
+    them (storing articles and assigning their stories): an advisory lock held until commit.
+    """
+    if is_postgres(db):
+        with db.transaction(serialize):  # type: ignore[attr-defined]
+            yield db
+        return
     if db.conn.in_transaction:
         with db.atomic():
             yield db
@@ -90,11 +147,15 @@ def write_transaction(db: Database) -> Iterator[Database]:
         raise
 
 
-def open_database(path: Path | str) -> Database:
+def open_database(path: DatabaseTarget | str) -> Database:
     """Open (creating if needed) the database at ``path`` in WAL mode, upgrading its schema.
 
     ``":memory:"`` opens a private in-memory database with the schema (tests, benchmarks).
+    A ``postgresql://`` address connects to that server instead (:mod:`crawler.pg`).
     """
+    url = postgres_url(path)
+    if url is not None:
+        return _open_postgres(url, read_only=False)
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,13 +173,28 @@ def open_database(path: Path | str) -> Database:
     return db
 
 
-def open_readonly(path: Path, *, any_thread: bool = False) -> Database:
+def _open_postgres(url: PostgresUrl, *, read_only: bool) -> Database:
+    try:
+        from crawler.pg.connection import open_pg
+    except ImportError as exc:
+        raise StoreError(
+            f"[service] database is {url.redacted}, but PostgreSQL support is not installed",
+            hint="pip install 'newswatch[postgresql]'",
+        ) from exc
+    return open_pg(str(url), read_only=read_only)
+
+
+def open_readonly(path: DatabaseTarget, *, any_thread: bool = False) -> Database:
     """Open an existing database read-only; StoreError if it is missing or not a database.
 
     A ``mode=ro`` connection never creates the file, never writes it and never upgrades
     its schema, so it is safe while the service runs; it reads files of older versions.
-    ``any_thread`` lets a thread other than the opening one use (or close) it.
+    ``any_thread`` lets a thread other than the opening one use (or close) it. On
+    PostgreSQL every transaction is read-only and the schema is not upgraded.
     """
+    url = postgres_url(path)
+    if url is not None:
+        return _open_postgres(url, read_only=True)
     path = Path(path)
     if not path.is_file():
         raise StoreError(
@@ -141,6 +217,10 @@ def open_readonly(path: Path, *, any_thread: bool = False) -> Database:
 
 def schema_version(db: Database) -> int:
     """The schema version of the open database (see :mod:`crawler.schema`)."""
+    if is_postgres(db):
+        from crawler.pg.connection import schema_version_of
+
+        return schema_version_of(db)  # type: ignore[arg-type]
     return schema.schema_version(db.conn)
 
 
@@ -166,6 +246,12 @@ def optimize(db: Database) -> OptimizeReport:
     later calls only release free pages, which is quick. A full vacuum rewrites the file
     and needs as much free disk space as the database takes.
     """
+    if is_postgres(db):
+        from crawler.pg.connection import analyze
+
+        size = database_bytes(db)
+        analyze(db)  # type: ignore[arg-type]
+        return OptimizeReport(mode="analyze", bytes_before=size, bytes_after=database_bytes(db))
     if db.conn.in_transaction:
         raise StoreError(
             "cannot vacuum the database inside a transaction",
@@ -195,6 +281,10 @@ def database_file(db: Database) -> str | None:
 
 def database_bytes(db: Database) -> int:
     """Size of the main database file plus its write-ahead log, in bytes."""
+    if is_postgres(db):
+        from crawler.pg.connection import database_bytes as server_bytes
+
+        return server_bytes(db)  # type: ignore[arg-type]
     row = db.execute("PRAGMA database_list").fetchone()
     path = Path(row[2]) if row and row[2] else None
     if path is None:  # an in-memory database

@@ -18,11 +18,11 @@ import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from crawler import store
 from crawler.db import (
     Database,
+    DatabaseTarget,
     OptimizeReport,
     open_database,
     optimize,
@@ -76,7 +76,7 @@ def prune(
 
 
 def apply_retention(
-    path: Path, keep: timedelta, *, still_needed: StillNeeded, now: datetime | None = None
+    path: DatabaseTarget, keep: timedelta, *, still_needed: StillNeeded, now: datetime | None = None
 ) -> tuple[PruneReport, OptimizeReport]:
     """Prune and optimize the database at ``path`` on a connection of its own.
 

@@ -208,7 +208,9 @@ def store_articles(
     the earlier text did not match); and every new row joins a story.
     """
     new_ids: list[int] = []
-    with write_transaction(db):
+    # Workers sharing a PostgreSQL database store one source's articles at a time, so two
+    # copies of a story (or one URL from two feeds) arriving at once are told apart.
+    with write_transaction(db, serialize="articles"):
         for article in articles:
             row_id = _store_one(db, article, stories)
             if row_id is not None:
@@ -344,6 +346,15 @@ def get_article(db: Database, article_id: int) -> Article | None:
     """One stored article by id."""
     rows = list(db.query("SELECT * FROM articles WHERE id = ?", [article_id]))
     return article_from_row(rows[0]) if rows else None
+
+
+def still_unmatched(db: Database, article_ids: Sequence[int]) -> set[int]:
+    """Those of ``article_ids`` the rules have not seen (another worker may have, meanwhile)."""
+    if not article_ids:
+        return set()
+    marks = ",".join("?" * len(article_ids))
+    sql = f"SELECT id FROM articles WHERE id IN ({marks}) AND matched = 0"
+    return {row["id"] for row in db.query(sql, list(article_ids))}
 
 
 def mark_matched(db: Database, article_id: int) -> None:

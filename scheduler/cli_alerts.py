@@ -31,7 +31,7 @@ def open_alert_db(config: Config, *, create: bool = True) -> Database | None:
     from crawler.db import open_database
 
     path = config.service.database
-    if not create and not path.exists():
+    if not create and isinstance(path, Path) and not path.exists():
         return None
     return open_database(path)
 

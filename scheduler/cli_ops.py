@@ -70,3 +70,52 @@ def init(folder: Path, force: bool) -> None:
         fail(NewswatchError(f"cannot write {folder / 'config.toml'}: {exc.strerror or exc}"))
     click.echo(f"wrote {path}")
     click.echo(f"next: edit its sources and rules, then run: newswatch check --config {path}")
+
+
+@main.command()
+@config_option
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="postgresql://USER@HOST:PORT/NAME",
+    help="The PostgreSQL database to copy into (created tables, kept rows).",
+)
+def migrate(config_path: Path, target: str) -> None:
+    """Copy the SQLite database of [service] database into PostgreSQL.
+
+    Articles, stories, matches, the outbox, notices, mutes and the sources' state are
+    copied with their ids; running it again (after an interruption, or to catch up)
+    copies what is missing and updates what changed, never duplicating a row. Stop the
+    service first, then point [service] database at the new address (docs/scaling.md).
+    """
+    from crawler.db import PostgresUrl, postgres_url
+
+    config = load(config_path)
+    source = config.service.database
+    url = postgres_url(target)
+    if isinstance(source, PostgresUrl):
+        fail(NewswatchError(f"[service] database is already PostgreSQL ({source.redacted})"))
+    if url is None:
+        fail(NewswatchError(f"--to {target!r} is not a postgresql:// address"))
+    try:
+        from crawler.pg.migrate import migrate as copy
+    except ImportError:
+        fail(
+            NewswatchError(
+                "PostgreSQL support is not installed: pip install 'newswatch[postgresql]'"
+            )
+        )
+    click.echo(f"copying {source} into {url.redacted}")
+    try:
+        report = copy(source, str(url))
+    except NewswatchError as exc:
+        fail(exc)
+    for table in report.tables:
+        mark = "" if table.complete else "  (differs: is the service still running?)"
+        click.echo(
+            f"  {table.table}: {table.source_rows} rows, {table.target_rows} in PostgreSQL{mark}"
+        )
+    if not report.complete:
+        fail(NewswatchError("row counts differ; run the command again with the service stopped"))
+    click.echo("done: set [service] database to the new address and start the workers")

@@ -6,14 +6,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from alerts.channels.base import Channel
 from alerts.delivery.health import check_sources
-from alerts.delivery.rounds import deliver_all_due
+from alerts.delivery.rounds import Policy, deliver_all_due
 from alerts.outbox.admin import last_alert_id, muted_after
 from alerts.outbox.store import outbox_counts
 from alerts.routing import queue_matches
 from alerts.rules.lint import lint_rule, word_form_warnings
 from alerts.rules.matcher import RuleMatch
 from crawler.db import Database, open_database, utcnow
+from scheduler.cluster import exclusive
 from scheduler.config import Config
 from scheduler.config_warnings import config_warnings
 from scheduler.heap import building, bulk
@@ -63,8 +65,10 @@ def run_once(config: Config) -> tuple[OnceReport, bool]:
             mark = last_alert_id(runtime.db)
             with bulk():
                 summaries = await poll_sources(runtime, list(runtime.sources.values()))
-            check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
-            outcome = await deliver_all_due(runtime.db, runtime.channels, runtime.alert_policy)
+            with exclusive(runtime.db, "source-health") as mine:
+                if mine:
+                    check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
+            outcome = await _deliver(runtime.db, runtime.channels, runtime.alert_policy)
             counts = outbox_counts(runtime.db)
             muted = muted_after(runtime.db, mark)
         finally:
@@ -74,6 +78,17 @@ def run_once(config: Config) -> tuple[OnceReport, bool]:
 
     with InstanceLock(config.service.database):
         return run_async(once())
+
+
+async def _deliver(
+    db: Database, channels: Mapping[str, Channel], policy: Policy
+) -> Mapping[str, int]:
+    """Every due delivery, unless a worker sharing the database is delivering (it sends
+    them)."""
+    with exclusive(db, "delivery") as mine:
+        if not mine:
+            return {}
+        return await deliver_all_due(db, channels, policy)
 
 
 def delivery_lines(
@@ -126,7 +141,7 @@ def deliver_now(config: Config, mark: int = 0) -> tuple[list[str] | None, bool]:
         db = _open_outbox(config)
         channels = build_channels(config)
         try:
-            outcome = await deliver_all_due(db, channels, build_policy(config))
+            outcome = await _deliver(db, channels, build_policy(config))
             return delivery_lines(outcome, outbox_counts(db), muted_after(db, mark))
         finally:
             for channel in channels.values():

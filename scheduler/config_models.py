@@ -25,11 +25,13 @@ from pydantic import (
 )
 
 from alerts.delivery.schedule import CRON_EXAMPLE, QuietHours, parse_mute_until
+from crawler.db import DatabaseTarget, PostgresUrl
 from crawler.models import Source
 from scheduler.config_problems import describe
 from scheduler.config_types import (
     Bool,
     Crontab,
+    DatabaseSetting,
     DisplayName,
     Duration,
     EmailAddress,
@@ -86,13 +88,14 @@ class ServiceSettings(BaseModel):
 
     model_config = _FROZEN
 
-    database: Path = Field(default=Path("newswatch.db"), validate_default=True)
+    database: DatabaseSetting = Field(default=Path("newswatch.db"), validate_default=True)
     interval: Duration = timedelta(minutes=15)
     user_agent: str = DEFAULT_USER_AGENT
     timeout: Duration = timedelta(seconds=30)
     max_size: Size = 10 * 1024 * 1024
     obey_robots: Bool = True
     concurrency_per_host: Int = Field(default=1, ge=1)
+    host_spacing: Duration = timedelta(seconds=2)
     timezone: TimeZoneName = "UTC"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     near_duplicate: Float = Field(default=0.8, gt=0, le=1)
@@ -106,8 +109,8 @@ class ServiceSettings(BaseModel):
 
     @field_validator("database")
     @classmethod
-    def _absolute_database(cls, value: Path, info: ValidationInfo) -> Path:
-        return resolve_path(value, info)
+    def _absolute_database(cls, value: DatabaseTarget, info: ValidationInfo) -> DatabaseTarget:
+        return value if isinstance(value, PostgresUrl) else resolve_path(value, info)
 
     @field_validator("templates")
     @classmethod

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Strict, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, PlainValidator, Strict, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from crawler.db import DatabaseTarget, PostgresUrl, postgres_url
 from crawler.durations import parse_duration, parse_size
 
 logger = logging.getLogger(__name__)
@@ -254,6 +255,44 @@ def resolve_path(value: Path, info: ValidationInfo) -> Path:
     return (folder / value).resolve()
 
 
+def _database(value: object) -> DatabaseTarget:
+    """A path (an SQLite file) or a ``postgresql://user@host:port/name`` address."""
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        from scheduler.config_problems import describe
+
+        found = describe(value) if value != "" else "an empty string"
+        raise invalid(
+            f"expected a file path string, found {found} (or a postgresql:// address)",
+            'e.g. "newswatch.db" or "postgresql://newswatch:${PGPASSWORD}@db:5432/newswatch"',
+        )
+    url = postgres_url(value.strip())
+    if url is None:
+        if "://" in value:
+            raise invalid(
+                f"unknown database address {value!r}: only postgresql:// addresses and"
+                " file paths are understood",
+                'e.g. "postgresql://newswatch@127.0.0.1:5432/newswatch"',
+            )
+        return Path(value)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise invalid(f"invalid PostgreSQL address {url.redacted!r}: {exc}") from None
+    if not parts.hostname or not parts.path.strip("/"):
+        raise invalid(
+            f"the PostgreSQL address {url.redacted!r} needs a host and a database name",
+            'e.g. "postgresql://newswatch@127.0.0.1:5432/newswatch"',
+        )
+    return url
+
+
+# [service] database: where everything is stored.
+DatabaseSetting = Annotated[Path | PostgresUrl, PlainValidator(_database)]
+
+
 def check_query(text: str) -> str:
     """Parse a rule query with ``alerts.rules.query`` so a syntax error is reported at load time."""
     try:
@@ -339,6 +378,7 @@ __all__ = [
     "DisplayName",
     "ListenAddress",
     "PasswordHash",
+    "DatabaseSetting",
     "Duration",
     "EmailAddress",
     "HttpUrl",

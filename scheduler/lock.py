@@ -1,4 +1,8 @@
-"""One running service per database: an exclusive lock on a file beside it."""
+"""One running service per SQLite database: an exclusive lock on a file beside it.
+
+A PostgreSQL database is shared by any number of workers (:mod:`scheduler.cluster`), so
+it takes no lock here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from crawler.db import DatabaseTarget, PostgresUrl
 from scheduler.errors import AlreadyRunningError
 
 
@@ -17,11 +22,15 @@ class InstanceLock:
     leaves a stale lock behind.
     """
 
-    def __init__(self, database: Path) -> None:
-        self.path = database.with_name(database.name + ".lock")
+    def __init__(self, database: DatabaseTarget) -> None:
+        self.path: Path | None = None
+        if not isinstance(database, PostgresUrl):
+            self.path = database.with_name(database.name + ".lock")
         self._fd: int | None = None
 
     def __enter__(self) -> InstanceLock:
+        if self.path is None:
+            return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

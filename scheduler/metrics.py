@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -28,7 +27,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from alerts.outbox.store import outbox_counts
-from crawler.db import DatabaseError, open_readonly, table_names, utcnow
+from crawler.db import DatabaseError, DatabaseTarget, open_readonly, table_names, utcnow
 from crawler.errors import StoreError
 from scheduler.status import OUTBOX_STATES
 
@@ -67,7 +66,7 @@ class Metrics:
 
     def __init__(
         self,
-        database: Path | None = None,
+        database: DatabaseTarget | None = None,
         *,
         sources: Iterable[str] = (),
         rules: Iterable[str] = (),
@@ -136,7 +135,7 @@ class Metrics:
 class DeliveriesCollector(Collector):
     """``newswatch_deliveries{state}``, counted in the outbox at scrape time."""
 
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: DatabaseTarget) -> None:
         self.database = database
 
     def describe(self) -> list[Metric]:

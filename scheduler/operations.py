@@ -7,11 +7,10 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alerts.outbox.store import unsent_article_ids
-from crawler.db import OptimizeReport
+from crawler.db import DatabaseTarget, OptimizeReport
 from crawler.retention import PruneReport, apply_retention
 from scheduler.health import parse_address, service_probe
 from scheduler.looplag import LoopLagMonitor
@@ -28,7 +27,7 @@ logger = logging.getLogger(__name__)
 RETENTION_EVERY_HOURS = 24
 
 
-def retain(database: Path, keep: timedelta) -> tuple[PruneReport, OptimizeReport]:
+def retain(database: DatabaseTarget, keep: timedelta) -> tuple[PruneReport, OptimizeReport]:
     """The daily retention job: prune article text older than ``keep`` that no alert still
     waiting to be sent needs (the outbox says which), then optimize the file."""
     return apply_retention(database, keep, still_needed=unsent_article_ids)
@@ -133,6 +132,10 @@ class Operations:
         """Prune old article text and optimize the database, off the event loop."""
         service = self.service.runtime.config.service
         if service.keep is None:
+            return
+        # Once a day per cluster, whichever worker's job fires first.
+        every = RETENTION_EVERY_HOURS * 3600 * 0.9
+        if not self.service.cluster.take_job("retention", every):
             return
         pruned, optimized = await asyncio.to_thread(retain, service.database, service.keep)
         logger.info("retention: %s; %s", pruned, optimized)

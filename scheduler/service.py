@@ -39,6 +39,7 @@ from alerts.routing import match_pending
 from crawler.db import utcnow
 from crawler.models import Source
 from crawler.store import load_source_state, sync_sources
+from scheduler.cluster import CRON_CLAIM_SECONDS, coordinator_for
 from scheduler.config import load_config
 from scheduler.errors import ConfigError
 from scheduler.operations import Operations
@@ -54,7 +55,7 @@ STOP_DEADLINE_SECONDS = 9.0
 MAX_DELIVERY_SLEEP = 60.0
 # First polls of sources on the same host are this far apart, so twenty sources on one
 # site are not requested in the same second; later polls spread out through the jitter.
-HOST_SPACING_SECONDS = 2.0
+HOST_SPACING_SECONDS = 2.0  # the default of [service] host_spacing
 CONFIG_WATCH_SECONDS = 1.0
 
 
@@ -75,8 +76,16 @@ class Service:
         self._pending: set[str] = set()
         self._inflight: set[str] = set()
         self._batches: set[asyncio.Task[None]] = set()
+        # Alone on an SQLite file; one of any number of workers on PostgreSQL.
+        self.cluster = coordinator_for(runtime.db, self.host_spacing)
         self.operations = Operations(self)
         self._config_seen = _file_signature(self.config_path)
+
+    @property
+    def host_spacing(self) -> float:
+        """Seconds between polls of sources on one host: first polls here; every poll
+        across the workers of a cluster."""
+        return self.runtime.config.service.host_spacing.total_seconds()
 
     def stop(self) -> None:
         """Ask the service to stop (safe to call from a signal handler).
@@ -107,7 +116,7 @@ class Service:
             host = urlsplit(source.url).hostname or ""
             slot = per_host[host] = per_host.get(host, -1) + 1
             first = self._first_poll(name, self.runtime.interval_of(name), now)
-            self._arm(name, first + timedelta(seconds=slot * HOST_SPACING_SECONDS))
+            self._arm(name, first + timedelta(seconds=slot * self.host_spacing))
 
     def _add_poll_job(self, name: str, trigger: BaseTrigger) -> None:
         self.scheduler.add_job(
@@ -191,6 +200,7 @@ class Service:
         sources = [(s.name, s.type, s.url) for s in config.sources.values() if s.enabled]
         sync_sources(self.runtime.db, sources, titles=configured_titles(config))
         self.runtime = build_runtime(config, db=self.runtime.db)
+        self.cluster.sync(self.runtime.sources)
         self.operations.attach()
         self.schedule_sources()
         self.schedule_digests()
@@ -247,11 +257,41 @@ class Service:
         while not self._stop.is_set():
             await self._poll_wake.wait()
             self._poll_wake.clear()
-            names = sorted(self._pending - self._inflight)
+            wanted = sorted(self._pending - self._inflight)
             self._pending.clear()
-            sources = [self.runtime.sources[n] for n in names if n in self.runtime.sources]
+            names = self._claim([n for n in wanted if n in self.runtime.sources])
+            sources = [self.runtime.sources[n] for n in names]
             if sources:
                 self._spawn(self._poll_batch(sources))
+
+    def _claim(self, names: list[str]) -> list[str]:
+        """Of the due sources ``names``, those this service polls now.
+
+        Alone, all of them. In a cluster, those no other worker polled within their interval
+        or holds; the others are asked for again when they may be claimed (their next due
+        time, or when their host's spacing has passed).
+        """
+        if not names:
+            return []
+        intervals = {n: self._claim_seconds(n) for n in names}
+        try:
+            claimed, retry_in = self.cluster.claim(intervals)
+        except Exception:
+            logger.exception("could not claim %s; trying again later", ", ".join(names))
+            claimed, retry_in = [], None
+        for name in names:
+            if name in claimed:
+                continue
+            if retry_in is not None:
+                self._arm(name, utcnow() + timedelta(seconds=retry_in))
+            else:
+                self._rearm(name)
+        return claimed
+
+    def _claim_seconds(self, name: str) -> float:
+        if self.runtime.cron_of(name):
+            return CRON_CLAIM_SECONDS
+        return self.runtime.interval_of(name).total_seconds()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -274,18 +314,31 @@ class Service:
             self.polls_completed += 1
             self.last_poll_at = utcnow()
             self._delivery_wake.set()
+            self._release({summary.source})
             self._rearm_after_poll(summary.source)
 
         try:
             await poll_sources(self.runtime, sources, on_done=done, in_order=False)
             runtime = self.runtime
-            check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
+            with self.cluster.exclusive("source-health") as mine:
+                if mine:
+                    check_sources(runtime.db, runtime.sources, runtime.health_policy, utcnow())
         except Exception:
             logger.exception("poll of %s failed unexpectedly", ", ".join(sorted(names)))
         finally:
             self._inflight -= busy
+            self._release(busy)
             for name in busy:
                 self._rearm(name)
+
+    def _release(self, names: set[str]) -> None:
+        """In a cluster, the polls of ``names`` are done: their leases and hosts go free."""
+        if not names:
+            return
+        try:
+            self.cluster.release(names)
+        except Exception:
+            logger.exception("could not release %s; the leases run out", ", ".join(names))
 
     def _rearm_after_poll(self, name: str) -> None:
         state = load_source_state(self.runtime.db, name)
@@ -297,7 +350,11 @@ class Service:
     async def _delivery_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                await deliver_due(self.runtime.db, self.runtime.channels, self.runtime.alert_policy)
+                # One worker of a cluster delivers at a time: each alert goes out once.
+                with self.cluster.exclusive("delivery") as mine:
+                    if mine:
+                        runtime = self.runtime
+                        await deliver_due(runtime.db, runtime.channels, runtime.alert_policy)
             except Exception:
                 logger.exception("delivery round failed unexpectedly")
             await wait_event(self._delivery_wake, self._delivery_sleep())
@@ -319,6 +376,7 @@ class Service:
         """Run until stopped; returns after a clean shutdown."""
         self._install_signal_handlers()
         self.started_at = utcnow()
+        self.cluster.join(self.runtime.sources)
         self.scheduler.start()
         self.operations.start()
         await self.operations.start_web()
@@ -338,6 +396,7 @@ class Service:
             asyncio.create_task(self._poll_loop()),
             asyncio.create_task(self._delivery_loop()),
             asyncio.create_task(self._watch_config()),
+            asyncio.create_task(self.cluster.heartbeat(self._stop)),
         ]
         await self._stop.wait()
         await self._shutdown(workers)
@@ -357,6 +416,7 @@ class Service:
             logger.debug("stop: %d polls finished, %d cancelled", len(_), len(late))
         await asyncio.gather(*workers, return_exceptions=True)
         await self.operations.stop()
+        self.cluster.leave()
         logger.debug("stop: closing crawls, channels and the database")
         await self.runtime.aclose()
         logger.info("stopped")

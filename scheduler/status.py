@@ -25,6 +25,11 @@ from alerts.outbox.store import FAILED, PENDING, RETRYING, SENT, outbox_counts
 from crawler.db import (
     Database,
     DatabaseError,
+    DatabaseTarget,
+    PostgresUrl,
+    database_bytes,
+    describe,
+    is_postgres,
     open_readonly,
     schema_version,
     table_names,
@@ -34,6 +39,10 @@ from crawler.store import SourceState, new_articles_per_source, source_states
 from scheduler.config import Config
 
 DAY = timedelta(days=1)
+# A worker that has not been heard from for this long is shown as silent.
+WORKER_SILENT_AFTER = timedelta(seconds=30)
+# Workers last seen longer ago than this are left out.
+WORKERS_SHOWN_FOR = timedelta(days=1)
 WEEK = timedelta(days=7)
 OUTBOX_STATES = (PENDING, RETRYING, FAILED, SENT)
 ERROR_WIDTH = 40
@@ -86,18 +95,37 @@ class RuleStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    """One ``newswatch run`` worker of a PostgreSQL database."""
+
+    id: str
+    last_seen: datetime
+    started: datetime
+    polls: int
+    stopped: datetime | None
+    holding: tuple[str, ...]
+
+    def state(self, now: datetime) -> str:
+        """``running``, ``stopped``, or ``silent`` (no heartbeat: killed, or cut off)."""
+        if self.stopped is not None:
+            return "stopped"
+        return "running" if now - self.last_seen <= WORKER_SILENT_AFTER else "silent"
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     """A snapshot of the whole service, as ``newswatch status`` shows it."""
 
     now: datetime
     timezone: str
-    database: Path
+    database: DatabaseTarget
     database_bytes: int
     wal_bytes: int
     schema_version: int
     sources: tuple[SourceStatus, ...]
     rules: tuple[RuleStatus, ...]
     outbox: dict[str, int]
+    workers: tuple[WorkerStatus, ...] = ()
 
 
 def gather_status(config: Config, now: datetime) -> Status:
@@ -107,7 +135,7 @@ def gather_status(config: Config, now: datetime) -> Status:
     try:
         return status_of(db, config, now)
     except DatabaseError as exc:
-        raise StoreError(f"cannot read database {path}: {exc}") from exc
+        raise StoreError(f"cannot read database {describe(path)}: {exc}") from exc
     finally:
         db.close()
 
@@ -121,13 +149,27 @@ def status_of(db: Database, config: Config, now: datetime) -> Status:
         now=now,
         timezone=config.service.timezone,
         database=path,
-        database_bytes=_size(path),
-        wal_bytes=_size(path.with_name(path.name + "-wal")),
+        database_bytes=database_bytes(db) if isinstance(path, PostgresUrl) else _size(path),
+        wal_bytes=0 if isinstance(path, PostgresUrl) else _size(path.with_name(path.name + "-wal")),
         schema_version=schema_version(db),
         sources=tuple(_sources(db, config, tables, now)),
         rules=tuple(_rules(db, config, tables, now)),
         outbox={state: outbox.get(state, 0) for state in OUTBOX_STATES},
+        workers=tuple(_workers(db, tables, now)),
     )
+
+
+def _workers(db: Database, tables: set[str], now: datetime) -> list[WorkerStatus]:
+    """The workers of a PostgreSQL database seen in the last day (none on SQLite)."""
+    if not is_postgres(db) or "workers" not in tables:
+        return []
+    from crawler.pg.cluster import workers
+
+    return [
+        WorkerStatus(w.id, w.last_seen, w.started, w.polls, w.stopped, w.holding)
+        for w in workers(db)  # type: ignore[arg-type]
+        if now - w.last_seen <= WORKERS_SHOWN_FOR
+    ]
 
 
 def _size(path: Path) -> int:
@@ -206,17 +248,20 @@ def _rules(db: Database, config: Config, tables: set[str], now: datetime) -> Ite
 
 
 def status_dict(status: Status) -> dict[str, Any]:
-    """The snapshot as plain JSON-ready data; times are ISO 8601 in the configured zone."""
+    """The snapshot as plain JSON-ready data; times are ISO 8601 in the configured zone.
+
+    ``workers`` is there for a PostgreSQL database, whose workers share the work.
+    """
     zone = ZoneInfo(status.timezone)
 
     def when(value: datetime | None) -> str | None:
         return value.astimezone(zone).isoformat(timespec="seconds") if value else None
 
-    return {
+    data: dict[str, Any] = {
         "now": when(status.now),
         "timezone": status.timezone,
         "database": {
-            "path": str(status.database),
+            "path": describe(status.database),
             "bytes": status.database_bytes,
             "wal_bytes": status.wal_bytes,
             "schema_version": status.schema_version,
@@ -250,6 +295,19 @@ def status_dict(status: Status) -> dict[str, Any]:
         ],
         "outbox": dict(status.outbox),
     }
+    if status.workers:
+        data["workers"] = [
+            {
+                "id": w.id,
+                "state": w.state(status.now),
+                "started": when(w.started),
+                "last_seen": when(w.last_seen),
+                "polls": w.polls,
+                "holding": list(w.holding),
+            }
+            for w in status.workers
+        ]
+    return data
 
 
 def render_json(status: Status) -> str:
@@ -265,7 +323,7 @@ def render_table(status: Status) -> str:
         size += f" (+ {human_size(status.wal_bytes)} write-ahead log)"
     lines = [
         f"newswatch status at {_clock(status.now, zone)} ({status.timezone})",
-        f"database: {status.database}, {size}, schema version {status.schema_version}",
+        f"database: {describe(status.database)}, {size}, schema version {status.schema_version}",
         "",
     ]
     lines += _table(
@@ -287,7 +345,21 @@ def render_table(status: Status) -> str:
     lines.append("")
     counts = ", ".join(f"{state} {status.outbox[state]}" for state in OUTBOX_STATES)
     lines.append(f"OUTBOX: {counts}")
+    if status.workers:
+        lines.append("")
+        lines += _table(
+            ["WORKER", "STATE", "LAST SEEN", "POLLS", "HOLDING"],
+            [_worker_cells(w, status.now, zone) for w in status.workers],
+            right={3},
+            empty="",
+        )
     return "\n".join(lines)
+
+
+def _worker_cells(worker: WorkerStatus, now: datetime, zone: ZoneInfo) -> list[str]:
+    seen = f"{_clock(worker.last_seen, zone)} ({_ago(now - worker.last_seen)})"
+    held = ", ".join(worker.holding[:3]) + (" ..." if len(worker.holding) > 3 else "")
+    return [worker.id, worker.state(now), seen, str(worker.polls), held or "-"]
 
 
 def _source_cells(source: SourceStatus, now: datetime, zone: ZoneInfo) -> list[str]:

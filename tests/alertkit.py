@@ -164,9 +164,10 @@ def make_ops(status: str = "broken") -> OpsAlert:
 # --- a database with articles, matches and deliveries -----------------------------------
 
 
-def make_db(tmp_path: Path) -> sqlite_utils.Database:
-    """A fresh database file with every table."""
-    return open_database(tmp_path / "newswatch.db")
+def make_db(tmp_path: Path, backend: str | None = None) -> sqlite_utils.Database:
+    """A fresh database with every table: a file in ``tmp_path``, or ``backend`` (the
+    ``backend`` fixture of tests/pgkit.py: an SQLite path or a PostgreSQL database)."""
+    return open_database(backend or tmp_path / "newswatch.db")
 
 
 def add_article(

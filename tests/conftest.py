@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.loopthread",
     "tests.crawlkit",
     "tests.browser",
+    "tests.pgkit",
 ]
 
 

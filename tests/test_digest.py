@@ -58,8 +58,8 @@ def test_parse_cron_rejects_bad_lines(expr, problem):
         parse_cron(expr)
 
 
-def test_digest_groups_matches_by_rule_newest_first(tmp_path):
-    db = make_db(tmp_path)
+def test_digest_groups_matches_by_rule_newest_first(tmp_path, backend):
+    db = make_db(tmp_path, backend)
     channels = mbox_channel(tmp_path)
     policy = digest_policy()
     day = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -89,8 +89,8 @@ def test_digest_groups_matches_by_rule_newest_first(tmp_path):
     assert len(read_mbox(tmp_path / "alerts.mbox")) == 1
 
 
-def test_digest_match_after_the_firing_waits_for_the_next_one(tmp_path):
-    db = make_db(tmp_path)
+def test_digest_match_after_the_firing_waits_for_the_next_one(tmp_path, backend):
+    db = make_db(tmp_path, backend)
     channels = mbox_channel(tmp_path)
     policy = digest_policy()
     first = add_article(db, "Raid one", published=MON_0800 - timedelta(hours=2))
@@ -106,8 +106,8 @@ def test_digest_match_after_the_firing_waits_for_the_next_one(tmp_path):
     assert "Raid two" in text_of(tuesday) and "Raid one" not in text_of(tuesday)
 
 
-def test_digest_run_long_after_several_firings_sends_one_message(tmp_path):
-    db = make_db(tmp_path)
+def test_digest_run_long_after_several_firings_sends_one_message(tmp_path, backend):
+    db = make_db(tmp_path, backend)
     channels = mbox_channel(tmp_path)
     hourly = parse_cron("0 * * * *", ZONE)
     policy = Policy(
@@ -125,8 +125,8 @@ def test_digest_run_long_after_several_firings_sends_one_message(tmp_path):
     assert message["Subject"] == "[newswatch] Digest: 3 matches (scam)"
 
 
-def test_digest_empty_is_not_sent_without_send_empty(tmp_path):
-    db = make_db(tmp_path)
+def test_digest_empty_is_not_sent_without_send_empty(tmp_path, backend):
+    db = make_db(tmp_path, backend)
     channels = mbox_channel(tmp_path)
     policy = digest_policy()
     deliver(db, channels, policy, now=MON_0800 - timedelta(hours=1))
@@ -134,8 +134,8 @@ def test_digest_empty_is_not_sent_without_send_empty(tmp_path):
     assert read_mbox(tmp_path / "alerts.mbox") == []
 
 
-def test_digest_send_empty_says_no_new_matches_once_per_firing(tmp_path):
-    db = make_db(tmp_path)
+def test_digest_send_empty_says_no_new_matches_once_per_firing(tmp_path, backend):
+    db = make_db(tmp_path, backend)
     channels = mbox_channel(tmp_path)
     policy = digest_policy(send_empty=True)
     deliver(db, channels, policy, now=MON_0800 - timedelta(hours=1))  # first sight
@@ -150,8 +150,8 @@ def test_digest_send_empty_says_no_new_matches_once_per_firing(tmp_path):
     assert len(read_mbox(tmp_path / "alerts.mbox")) == 2
 
 
-def test_digest_muted_rule_is_recorded_not_sent(tmp_path):
-    db = make_db(tmp_path)
+def test_digest_muted_rule_is_recorded_not_sent(tmp_path, backend):
+    db = make_db(tmp_path, backend)
     channels = mbox_channel(tmp_path)
     policy = digest_policy()
     set_mute(db, "rule", "scam", MON_0800 + timedelta(days=2), now=MON_0800 - timedelta(hours=3))
@@ -172,9 +172,9 @@ def hook_channels(receiver: WebhookReceiver) -> dict[str, WebhookChannel]:
     return {"box": WebhookChannel("box", url=receiver.url, timeout=5, secret="s3cret")}
 
 
-def test_digest_is_delivered_exactly_once_across_restarts(tmp_path, webhook_receiver):
+def test_digest_is_delivered_exactly_once_across_restarts(tmp_path, webhook_receiver, backend):
     db_path = tmp_path / "newswatch.db"
-    db = make_db(tmp_path)
+    db = make_db(tmp_path, backend)
     policy = digest_policy()
     for index in range(3):
         article = add_article(db, f"Raid {index}", published=MON_0800 - timedelta(hours=index + 1))
@@ -188,8 +188,9 @@ def test_digest_is_delivered_exactly_once_across_restarts(tmp_path, webhook_rece
     db.close()
 
     # A new process: same database, fresh channel objects.
-    db = make_db(tmp_path)
-    assert db_path.exists()
+    db = make_db(tmp_path, backend)
+    if not backend.startswith("postgresql"):
+        assert db_path.exists()
     retry_at = datetime.fromisoformat(notice["next_attempt"])
     assert retry_at - MON_0800 >= timedelta(seconds=120)
     assert (
@@ -212,8 +213,8 @@ def test_digest_is_delivered_exactly_once_across_restarts(tmp_path, webhook_rece
     assert states(db) == {"sent": 3}
 
 
-def test_digest_failing_for_good_keeps_its_matches_for_a_retry(tmp_path, webhook_receiver):
-    db = make_db(tmp_path)
+def test_digest_failing_for_good_keeps_its_matches_for_a_retry(tmp_path, webhook_receiver, backend):
+    db = make_db(tmp_path, backend)
     policy = Policy(
         retry=RetryPolicy(max_attempts=1),
         rules=digest_policy().rules,

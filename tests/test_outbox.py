@@ -18,8 +18,8 @@ from tests.alertkit import read_mbox
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
-def setup(tmp_path):
-    db = open_database(tmp_path / "n.db")
+def setup(target):
+    db = open_database(target)
     (article_id,) = store_articles(
         db,
         [Article("https://a.org/1", "kt", "t", "s", None, NOW, "g")],
@@ -27,8 +27,8 @@ def setup(tmp_path):
     return db, article_id
 
 
-def test_outbox_record_match_is_idempotent(tmp_path):
-    db, article_id = setup(tmp_path)
+def test_outbox_record_match_is_idempotent(backend):
+    db, article_id = setup(backend)
     hits = [outbox.Hit("title", 0, 4, "raid")]
     for _ in range(2):
         with write_transaction(db):
@@ -41,8 +41,8 @@ def test_outbox_record_match_is_idempotent(tmp_path):
     assert due.hits == hits
 
 
-def test_outbox_failed_attempts_back_off_then_fail(tmp_path):
-    db, article_id = setup(tmp_path)
+def test_outbox_failed_attempts_back_off_then_fail(backend):
+    db, article_id = setup(backend)
     with write_transaction(db):
         outbox.record_match(db, rule="r", article_id=article_id, hits=[], channels=["a"], when=NOW)
     (delivery,) = outbox.due_deliveries(db, now=NOW)
@@ -69,8 +69,8 @@ def test_outbox_retry_delay_grows_to_an_hour_and_honours_retry_after():
     assert outbox.retry_delay(1, retry_after=600) >= 600
 
 
-def test_outbox_permanent_error_fails_at_once(tmp_path):
-    db, article_id = setup(tmp_path)
+def test_outbox_permanent_error_fails_at_once(backend):
+    db, article_id = setup(backend)
     with write_transaction(db):
         outbox.record_match(db, rule="r", article_id=article_id, hits=[], channels=["a"], when=NOW)
     (delivery,) = outbox.due_deliveries(db, now=NOW)
@@ -79,10 +79,10 @@ def test_outbox_permanent_error_fails_at_once(tmp_path):
     assert outbox.outbox_counts(db)["failed"] == 1
 
 
-def test_outbox_next_due_time_covers_digests_and_notices(tmp_path):
+def test_outbox_next_due_time_covers_digests_and_notices(backend):
     from alerts.outbox.notices import create_notice
 
-    db, article_id = setup(tmp_path)
+    db, article_id = setup(backend)
     with write_transaction(db):
         outbox.record_match(db, rule="r", article_id=article_id, hits=[], channels=["a"], when=NOW)
     (delivery,) = outbox.due_deliveries(db, now=NOW)
@@ -94,11 +94,11 @@ def test_outbox_next_due_time_covers_digests_and_notices(tmp_path):
     assert outbox.next_due_time(db, ["b"]) is None
 
 
-def test_admin_lists_and_requeues_failed_messages(tmp_path):
+def test_admin_lists_and_requeues_failed_messages(backend):
     from alerts.outbox.admin import list_entries, retry, retry_all_failed
     from alerts.outbox.notices import create_notice
 
-    db, article_id = setup(tmp_path)
+    db, article_id = setup(backend)
     with write_transaction(db):
         outbox.record_match(db, rule="r", article_id=article_id, hits=[], channels=["a"], when=NOW)
         notice_id = create_notice(

@@ -73,8 +73,8 @@ def test_mute_deadline_reads_dates_in_the_service_zone():
         parse_mute_until("next week")
 
 
-def test_quiet_hours_hold_alerts_and_send_one_digest_after(tmp_path, box):
-    db = make_db(tmp_path)
+def test_quiet_hours_hold_alerts_and_send_one_digest_after(tmp_path, box, backend):
+    db = make_db(tmp_path, backend)
     policy = policy_for(ChannelPolicy(quiet_hours=QuietHours.parse("22:00-07:00")))
     match_now(db, "Evening raid", local(23, 21, 30))
     deliver(db, box, policy, now=local(23, 21, 30))
@@ -94,10 +94,10 @@ def test_quiet_hours_hold_alerts_and_send_one_digest_after(tmp_path, box):
     assert states(db) == {"sent": 3}
 
 
-def test_quiet_hours_move_a_digest_due_at_night_to_the_morning(tmp_path, box):
+def test_quiet_hours_move_a_digest_due_at_night_to_the_morning(tmp_path, box, backend):
     from alerts.delivery.schedule import parse_cron
 
-    db = make_db(tmp_path)
+    db = make_db(tmp_path, backend)
     policy = policy_for(
         ChannelPolicy(quiet_hours=QuietHours.parse("22:00-07:00")),
         digest=parse_cron("0 6 * * *", ZONE),
@@ -113,8 +113,8 @@ def test_quiet_hours_move_a_digest_due_at_night_to_the_morning(tmp_path, box):
     assert message["Subject"] == "[newswatch] Digest: 1 match (scam)"
 
 
-def test_max_per_hour_folds_the_surplus_into_one_message(tmp_path, box):
-    db = make_db(tmp_path)
+def test_max_per_hour_folds_the_surplus_into_one_message(tmp_path, box, backend):
+    db = make_db(tmp_path, backend)
     policy = policy_for(ChannelPolicy(max_per_hour=2))
     for minute in range(5):
         match_now(db, f"Raid {minute}", local(23, 10, minute))
@@ -138,8 +138,8 @@ def test_max_per_hour_folds_the_surplus_into_one_message(tmp_path, box):
     assert states(db) == {"sent": 6}  # nothing dropped
 
 
-def test_max_per_hour_counts_a_digest_as_one_message(tmp_path, box):
-    db = make_db(tmp_path)
+def test_max_per_hour_counts_a_digest_as_one_message(tmp_path, box, backend):
+    db = make_db(tmp_path, backend)
     policy = policy_for(ChannelPolicy(max_per_hour=3))
     for minute in range(6):
         match_now(db, f"Raid {minute}", local(23, 10, minute))
@@ -156,8 +156,8 @@ def test_max_per_hour_counts_a_digest_as_one_message(tmp_path, box):
     ]
 
 
-def test_channel_mute_until_records_matches_as_muted(tmp_path, box):
-    db = make_db(tmp_path)
+def test_channel_mute_until_records_matches_as_muted(tmp_path, box, backend):
+    db = make_db(tmp_path, backend)
     policy = policy_for(ChannelPolicy(mute_until=local(24, 0)))
     match_now(db, "Raid while muted", local(23, 10))
     deliver(db, box, policy, now=local(23, 10))
@@ -174,8 +174,8 @@ def test_channel_mute_until_records_matches_as_muted(tmp_path, box):
     assert states(db) == {"muted": 1, "sent": 1}
 
 
-def test_stored_mute_ends_on_time_and_can_be_lifted(tmp_path, box):
-    db = make_db(tmp_path)
+def test_stored_mute_ends_on_time_and_can_be_lifted(tmp_path, box, backend):
+    db = make_db(tmp_path, backend)
     policy = policy_for(ChannelPolicy())
     set_mute(db, "rule", "scam", local(23, 12), now=local(23, 9))
     assert active_mutes(db, local(23, 11)) == {("rule", "scam"): local(23, 12)}
@@ -190,8 +190,8 @@ def test_stored_mute_ends_on_time_and_can_be_lifted(tmp_path, box):
     assert clear_mute(db, "channel", "box") is False
 
 
-def test_rule_no_longer_configured_is_sent_at_once(tmp_path, box):
-    db = make_db(tmp_path)
+def test_rule_no_longer_configured_is_sent_at_once(tmp_path, box, backend):
+    db = make_db(tmp_path, backend)
     policy = Policy(channels={"box": ChannelPolicy()}, timezone=ZONE_NAME)
     match_now(db, "Raid", local(23, 10))
     assert deliver(db, box, policy, now=local(23, 10))["sent"] == 1

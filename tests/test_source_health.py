@@ -45,8 +45,8 @@ def test_diagnose_names_failures_and_staleness():
     assert diagnose(fresh, POLICY, T0 - timedelta(days=5), T0) is None
 
 
-def test_source_health_alerts_once_on_break_and_once_on_recovery(tmp_path):
-    db = make_db(tmp_path)
+def test_source_health_alerts_once_on_break_and_once_on_recovery(tmp_path, backend):
+    db = make_db(tmp_path, backend)
     sync_sources(db, [("kt", "rss", "https://kt.example.org/feed")])
     channels = ops_channel(tmp_path)
     assert poll(db, "kt", T0, new=2) == []
@@ -77,20 +77,20 @@ def test_source_health_alerts_once_on_break_and_once_on_recovery(tmp_path):
     ]
 
 
-def test_source_health_state_survives_a_restart(tmp_path):
-    db = make_db(tmp_path)
+def test_source_health_state_survives_a_restart(tmp_path, backend):
+    db = make_db(tmp_path, backend)
     sync_sources(db, [("kt", "rss", "https://kt.example.org/feed")])
     for minute in range(3):
         poll(db, "kt", T0 + timedelta(minutes=minute), error="timed out")
     db.close()
-    db = make_db(tmp_path)  # a new process
+    db = make_db(tmp_path, backend)  # a new process
     assert poll(db, "kt", T0 + timedelta(minutes=5), error="timed out") == []
     (row,) = db.query("SELECT count(*) AS n FROM notices WHERE kind = 'ops'")
     assert row["n"] == 1
 
 
-def test_stale_source_alerts_when_nothing_new_for_too_long(tmp_path):
-    db = make_db(tmp_path)
+def test_stale_source_alerts_when_nothing_new_for_too_long(tmp_path, backend):
+    db = make_db(tmp_path, backend)
     sync_sources(db, [("quiet-feed", "rss", "https://q.example.org/feed")])
     assert poll(db, "quiet-feed", T0, new=1) == []
     assert poll(db, "quiet-feed", T0 + timedelta(days=1)) == []
@@ -101,8 +101,8 @@ def test_stale_source_alerts_when_nothing_new_for_too_long(tmp_path):
     assert back.status == "recovered"
 
 
-def test_source_health_without_ops_channels_records_state_only(tmp_path):
-    db = make_db(tmp_path)
+def test_source_health_without_ops_channels_records_state_only(tmp_path, backend):
+    db = make_db(tmp_path, backend)
     sync_sources(db, [("kt", "rss", "https://kt.example.org/feed")])
     quiet = HealthPolicy(failure_alert_after=1)
     record_poll(db, "kt", status=None, error="refused", when=T0)

@@ -1,4 +1,4 @@
-"""The SQLite store: identity of articles, source state, concurrency settings."""
+"""The store on SQLite and PostgreSQL: identity of articles, source state, settings."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def article(url: str, guid: str = "", source: str = "kt", **kw) -> Article:
     )
 
 
-def test_store_articles_by_canonical_url_and_guid(tmp_path):
-    db = open_database(tmp_path / "n.db")
+def test_store_articles_by_canonical_url_and_guid(store_db):
+    db = store_db
     first = store_articles(db, [article("https://a.org/1", "g1"), article("https://a.org/1", "g1")])
     assert len(first) == 1
     # Same URL from another source, or the same GUID re-published under another URL: not new.
@@ -52,8 +52,8 @@ def test_store_uses_wal_mode(tmp_path):
     assert row["journal_mode"] == "wal"
 
 
-def test_store_records_polls_and_keeps_validators_on_failure(tmp_path):
-    db = open_database(tmp_path / "n.db")
+def test_store_records_polls_and_keeps_validators_on_failure(store_db):
+    db = store_db
     sync_sources(db, [("kt", "rss", "https://a.org/feed")])
     record_poll(db, "kt", status=200, error=None, etag='"1"', last_modified="lm", new_items=2)
     state = record_poll(db, "kt", status=500, error="HTTP 500")
@@ -65,8 +65,8 @@ def test_store_records_polls_and_keeps_validators_on_failure(tmp_path):
     assert load_source_state(db, "kt").etag is None
 
 
-def test_source_titles_prefer_configured_title_then_feed_title(tmp_path):
-    db = open_database(tmp_path / "n.db")
+def test_source_titles_prefer_configured_title_then_feed_title(store_db):
+    db = store_db
     feeds = [("kt", "rss", "https://a.org/feed"), ("local-wire", "rss", "https://b.org/feed")]
     sync_sources(db, feeds, titles={"kt": "Khmer Times"})
     assert source_titles(db, ["kt", "local-wire", "gone"]) == {

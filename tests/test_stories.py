@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawler import schema, signatures
-from crawler.db import open_database
+from crawler.db import open_database, write_transaction
 from crawler.errors import StoreError
 from crawler.shingles import shingle, strip_boilerplate
 from crawler.stories import MIN_SHINGLES, StoryAssignment, StoryIndex, similarity
@@ -63,6 +63,12 @@ CONTEXT = (
 
 
 @pytest.fixture
+def db(store_db: sqlite_utils.Database) -> sqlite_utils.Database:
+    """The story index's tests run on both backends."""
+    return store_db
+
+
+@pytest.fixture
 def index(db: sqlite_utils.Database) -> StoryIndex:
     return StoryIndex(db)
 
@@ -92,7 +98,7 @@ def test_assign_first_article_starts_story(index: StoryIndex, db: sqlite_utils.D
     assert result == StoryAssignment(
         story_id=result.story_id, is_new_story=True, similar_to=None, similarity=None
     )
-    story = db["stories"].get(result.story_id)
+    (story,) = db.query("SELECT * FROM stories WHERE id = ?", [result.story_id])
     assert story["first_article"] == 7
     assert story["title"] == "Raid in Sihanoukville"
     assert _lsh_rows(db) == signatures.BANDS
@@ -194,7 +200,8 @@ def test_story_index_persists_across_restart(tmp_path: Path) -> None:
     reopened.close()
 
 
-def test_story_index_schema_has_indexed_band_lookup(db: sqlite_utils.Database) -> None:
+def test_story_index_schema_has_indexed_band_lookup(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "n.db")  # SQLite's plan; PostgreSQL's key is the same
     StoryIndex(db)
     assert {"stories", "story_signatures", "story_bands"} <= set(db.table_names())
     plan = db.execute(
@@ -204,14 +211,19 @@ def test_story_index_schema_has_indexed_band_lookup(db: sqlite_utils.Database) -
     assert db["story_signatures"].pks == ["article_id"]
 
 
+class _Rollback(Exception):
+    pass
+
+
 def test_assign_does_not_commit_the_callers_transaction(db: sqlite_utils.Database) -> None:
     index = StoryIndex(db)
-    db.conn.execute("BEGIN")
-    index.assign(1, title="Raid", text=RAID_TUESDAY)
-    assert db.conn.in_transaction
-    db.conn.execute("ROLLBACK")
-    assert db["story_signatures"].count == 0
-    assert db["stories"].count == 0
+    with pytest.raises(_Rollback), write_transaction(db):
+        index.assign(1, title="Raid", text=RAID_TUESDAY)
+        assert db.conn.in_transaction
+        raise _Rollback
+    assert not db.conn.in_transaction
+    assert db.execute("SELECT count(*) FROM story_signatures").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM stories").fetchone()[0] == 0
 
 
 def test_fingerprint_ignores_case_punctuation_and_invisible_marks(index: StoryIndex) -> None:

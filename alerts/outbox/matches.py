@@ -39,7 +39,8 @@ def rule_match_counts(
     # "+rule": group in a temporary b-tree, so the planner reads the week from the
     # matched_at index instead of walking the whole (rule, article) index in rule order.
     sql = (
-        "SELECT rule, sum(matched_at >= ?) AS day, count(*) AS week FROM matches "
+        "SELECT rule, count(*) FILTER (WHERE matched_at >= ?) AS day, count(*) AS week "
+        "FROM matches "
         "WHERE matched_at >= ? GROUP BY +rule"
     )
     params = [to_iso(day_since), to_iso(week_since)]

@@ -202,7 +202,7 @@ def next_due_time(db: Database, channels: Iterable[str]) -> datetime | None:
         "UNION ALL SELECT min(digest_due) FROM outbox "
         f"WHERE state = ? AND notice_id IS NULL AND channel IN ({marks}) "
         f"UNION ALL SELECT min(next_attempt) FROM notices WHERE state IN (?, ?) "
-        f"AND channel IN ({marks}))"
+        f"AND channel IN ({marks})) AS due"
     )
     params = [PENDING, RETRYING, *names, DIGEST, *names, PENDING, RETRYING, *names]
     row = next(iter(db.query(sql, params)))
@@ -392,7 +392,7 @@ def first_sent_since(db: Database, channel: str, since: datetime) -> datetime | 
             db.query(
                 "SELECT min(t) AS t FROM (SELECT min(sent_at) AS t FROM outbox WHERE channel = ? "
                 "AND sent_at > ? AND notice_id IS NULL UNION ALL SELECT min(sent_at) FROM "
-                "notices WHERE channel = ? AND state = 'sent' AND sent_at > ?)",
+                "notices WHERE channel = ? AND state = 'sent' AND sent_at > ?) AS sent",
                 [channel, start, channel, start],
             )
         )

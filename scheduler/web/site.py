@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from crawler.db import Database, DatabaseError, open_readonly
+from crawler.db import Database, DatabaseError, DatabaseTarget, open_readonly
 from crawler.fetch import CrawlManager
 from scheduler.config import Config, load_config
 from scheduler.errors import ConfigError
@@ -92,7 +92,7 @@ class Site:
         return self._writer is None
 
     @property
-    def database(self) -> Path:
+    def database(self) -> DatabaseTarget:
         """The database file pages read."""
         return self.config.service.database
 
