@@ -25,7 +25,6 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from crawler.db import Database, is_postgres
@@ -56,9 +55,6 @@ class Solo:
 
     def release(self, names: set[str]) -> None:
         """Nothing to release."""
-
-    def postpone(self, name: str, until: datetime) -> None:
-        """The service's own back-off check covers it."""
 
     @contextlib.contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:
@@ -120,10 +116,6 @@ class Cluster(Solo):
         are next due counting from now."""
         intervals = {n: self._claimed.pop(n) for n in sorted(names) if n in self._claimed}
         self.store.release(self.db, self.worker_id, intervals, host_spacing=self.host_spacing)
-
-    def postpone(self, name: str, until: datetime) -> None:
-        """A source backing off is not due for any worker before ``until``."""
-        self.store.postpone(self.db, name, until)
 
     @contextlib.contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:

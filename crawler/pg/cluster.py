@@ -23,7 +23,7 @@ when the worker's connection ends, even on ``kill -9``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -229,22 +229,6 @@ def release(
         )
 
 
-def postpone(db: PgDatabase, source: str, until: datetime) -> None:
-    """A source backing off after failures is not due cluster-wide before ``until``."""
-    db.execute(
-        "UPDATE source_leases SET next_due = greatest(next_due, ?::timestamptz) WHERE source = ?",
-        [until.isoformat(), source],
-    )
-
-
-def host_back_off(db: PgDatabase, host: str, until: datetime) -> None:
-    """A host asked for a pause (Retry-After): no worker polls it before ``until``."""
-    db.execute(
-        "UPDATE hosts SET next_allowed = greatest(next_allowed, ?::timestamptz) WHERE host = ?",
-        [until.isoformat(), host],
-    )
-
-
 def take_job(db: PgDatabase, job: str, worker: str, every_seconds: float) -> bool:
     """Whether this worker runs ``job`` now: nobody ran it in the last ``every_seconds``."""
     db.execute("INSERT INTO cluster_jobs (name) VALUES (?) ON CONFLICT DO NOTHING", [job])
@@ -296,14 +280,3 @@ def workers(db: PgDatabase) -> list[WorkerRow]:
         )
         for row in db.query("SELECT * FROM workers ORDER BY last_seen DESC, id")
     ]
-
-
-def polls_due_soon(db: PgDatabase, sources: Sequence[str]) -> dict[str, datetime]:
-    """When each of ``sources`` is next due cluster-wide."""
-    return {
-        row["source"]: row["next_due"]
-        for row in db.query(
-            "SELECT source, next_due FROM source_leases WHERE source = ANY(?::text[])",
-            [list(sources)],
-        )
-    }
