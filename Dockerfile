@@ -22,7 +22,7 @@ COPY crawler ./crawler
 COPY alerts ./alerts
 COPY scheduler ./scheduler
 COPY newswatch ./newswatch
-RUN pip install . \
+RUN pip install '.[postgresql]' \
     && rm -rf /src \
     && mkdir -p /data \
     && chown newswatch:newswatch /data
