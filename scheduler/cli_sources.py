@@ -29,12 +29,13 @@ def sources() -> None:
 def display_titles(config: Config) -> dict[str, str]:
     """Each source's display name: its ``title``, else the feed's own (from the database,
     when there is one), else its name."""
-    from crawler.db import open_readonly
+    from crawler.db import PostgresUrl, open_readonly
     from crawler.store import source_titles
 
     titles = {name: s.title for name, s in config.sources.items() if s.title}
     unknown = [name for name in config.sources if name not in titles]
-    if unknown and config.service.database.exists():
+    database = config.service.database
+    if unknown and (isinstance(database, PostgresUrl) or database.exists()):
         try:
             db = open_readonly(config.service.database)
         except NewswatchError:
