@@ -60,7 +60,8 @@ def sync_sources(
     by its feed's own title.
     """
     titles = titles or {}
-    with write_transaction(db):
+    # Workers starting at once on one PostgreSQL database add the rows once.
+    with write_transaction(db, serialize="sources"):
         for name, type_, url in sources:
             row = _source_row(db, name)
             title = titles.get(name)

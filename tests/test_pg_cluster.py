@@ -195,3 +195,29 @@ def test_pg_status_shows_workers_and_what_they_hold(pg, tmp_path, pg_url):
     table = render_table(status)
     assert "WORKER" in table and "w1" in table and "running" in table
     assert status_dict(status)["workers"][0]["id"] in {"w1", "w2"}
+
+
+def test_pg_workers_starting_at_once_add_each_source_once(pg_url):
+    from crawler.store import source_states, sync_sources
+
+    sources = [(f"s{i}", "rss", f"https://h{i}.example/feed") for i in range(200)]
+    dbs = [open_database(pg_url) for _ in range(4)]
+    barrier = threading.Barrier(len(dbs))
+    failures: list[BaseException] = []
+
+    def start(db) -> None:
+        barrier.wait(timeout=10)
+        try:
+            sync_sources(db, sources)
+        except BaseException as exc:  # what a worker would die of
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(db,)) for db in dbs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert sorted(source_states(dbs[0])) == sorted(name for name, _, _ in sources)
+    for db in dbs:
+        db.close()
