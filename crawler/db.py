@@ -274,7 +274,10 @@ def optimize(db: Database) -> OptimizeReport:
 
 
 def database_file(db: Database) -> str | None:
-    """The path of the database's file; None for an in-memory database."""
+    """The path of the database's file (a PostgreSQL database's address, without its
+    password); None for an in-memory database."""
+    if is_postgres(db):
+        return describe(str(getattr(db, "url", "")))
     row = db.execute("PRAGMA database_list").fetchone()
     return str(row[2]) if row and row[2] else None
 
