@@ -36,6 +36,7 @@ from alerts.outbox.retry import RetryPolicy
 from alerts.records import Notification
 from alerts.render.compose import build_alert, build_notification, sample_alert
 from crawler.db import Database, DatabaseError, database_file, utcnow
+from crawler.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def _record_sent(db_key: str, job: _Job, when: datetime) -> bool:
     """Record a sent message; False (and remembered) when the database refuses the write."""
     try:
         job.sent(when)
-    except DatabaseError as exc:
+    except (DatabaseError, StoreError) as exc:  # SQLite's own errors, PostgreSQL's wrapped
         _UNRECORDED[(db_key, job.key)] = when
         logger.error(
             "%s was sent but could not be recorded (%s); it will be recorded, not sent again",
