@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from crawler import store
+from crawler import fulltext, store
 from crawler.db import (
     Database,
     DatabaseTarget,
@@ -71,6 +71,10 @@ def prune(
         if len(candidates) < BATCH:
             break
         after = candidates[-1]
+    if total:
+        # The index keeps the tokens of blanked texts until its segments are merged.
+        with write_transaction(db):
+            fulltext.compact(db.conn)
     logger.info("pruned the text of %d articles fetched before %s", total, to_iso(cutoff))
     return PruneReport(cutoff=cutoff, articles=total)
 

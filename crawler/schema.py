@@ -11,6 +11,7 @@ Who writes each table (its owner) and where its SQL lives:
 
 ========================================  ==============================================
 ``sources``, ``articles``                 crawler/store.py
+``articles_fts`` (the search index)       crawler/fulltext.py (kept in step by store.py)
 ``stories``, ``story_signatures``,        crawler/story_store.py
 ``story_bands``, ``story_briefs``,
 ``story_meta``
@@ -39,6 +40,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from crawler import fulltext
 from crawler.errors import StoreError
 
 logger = logging.getLogger(__name__)
@@ -259,6 +261,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             # crawler/store.py
             "ALTER TABLE sources ADD COLUMN title TEXT",
             "ALTER TABLE sources ADD COLUMN feed_title TEXT",
+        ),
+    ),
+    Migration(
+        5,
+        "the full-text index of articles (search, export, feeds), built for stored articles",
+        (
+            # crawler/fulltext.py: contentless, so the index holds tokens, not a text copy;
+            # the tokens are made in Python, FTS5 only splits them at spaces.
+            """CREATE VIRTUAL TABLE articles_fts USING fts5(
+                doc,
+                content = '',
+                columnsize = 0,
+                tokenize = "unicode61 remove_diacritics 0 categories 'L* N* Co M*'"
+            )""",
+            fulltext.rebuild,
+            # alerts/outbox/matches.py: a rule's newest matches (its feed, its export)
+            "CREATE INDEX matches_rule_time ON matches(rule, matched_at)",
         ),
     ),
 )

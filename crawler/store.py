@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from crawler import fulltext
 from crawler.db import Database, from_iso, to_iso, utcnow, write_transaction
 from crawler.errors import StoreError
 from crawler.models import Article
@@ -315,6 +316,7 @@ def _insert_article(
     row_id = cursor.lastrowid
     if row_id is None:  # pragma: no cover - sqlite always sets it for INSERT
         raise StoreError(f"insert of {article.url} returned no row id")
+    fulltext.add_documents(db.conn, [(row_id, article.title, article.summary, article.text)])
     return row_id
 
 
@@ -398,14 +400,21 @@ def prunable_articles(db: Database, cutoff: datetime, *, after: int, limit: int)
 
 
 def blank_article_text(db: Database, article_ids: Sequence[int]) -> None:
-    """Drop the text and summary of these articles; the rest of each row stays."""
+    """Drop the text and summary of these articles; the rest of each row stays.
+
+    The search index keeps only their titles. Call inside a write transaction.
+    """
     if not article_ids:
         return
     marks = ",".join("?" * len(article_ids))
+    select = f"SELECT id, title, summary, text FROM articles WHERE id IN ({marks})"
+    before = [(r["id"], r["title"], r["summary"], r["text"]) for r in db.query(select, article_ids)]
     db.execute(
         f"UPDATE articles SET text = NULL, summary = NULL WHERE id IN ({marks})",
         list(article_ids),
     )
+    after = [(article_id, title, None, None) for article_id, title, _, _ in before]
+    fulltext.replace_documents(db.conn, before, after)
 
 
 def daily_article_counts(
@@ -453,3 +462,54 @@ def story_members(
             for row in db.query(sql, [story_id, per_story])
         ]
     return found
+
+
+def first_id_fetched_since(db: Database, since: datetime) -> int | None:
+    """The lowest id of an article fetched at or after ``since`` (None: there is none).
+
+    Every article fetched since then has this id or a higher one: a search walks its index
+    from the newest article down to here and no further.
+    """
+    sql = "SELECT min(id) AS first FROM articles INDEXED BY articles_fetched WHERE fetched >= ?"
+    row = next(iter(db.query(sql, [to_iso(since)])), None)
+    return None if row is None else row["first"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """An article as a search finds it: the record, its id and its story."""
+
+    article_id: int
+    article: Article
+    story_id: int | None
+
+
+def articles_by_ids(
+    db: Database,
+    article_ids: Sequence[int],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sources: Sequence[str] = (),
+) -> dict[int, StoredArticle]:
+    """The articles among ``article_ids`` fetched in [since, until) from one of ``sources``
+    (any when empty), by id."""
+    if not article_ids:
+        return {}
+    # "+": the ids are few; look each up by key rather than walk a range of dates or sources.
+    clauses = [f"id IN ({','.join('?' * len(article_ids))})"]
+    params: list[object] = list(article_ids)
+    if since is not None:
+        clauses.append("+fetched >= ?")
+        params.append(to_iso(since))
+    if until is not None:
+        clauses.append("+fetched < ?")
+        params.append(to_iso(until))
+    if sources:
+        clauses.append(f"+source IN ({','.join('?' * len(sources))})")
+        params += list(sources)
+    sql = f"SELECT * FROM articles WHERE {' AND '.join(clauses)}"
+    return {
+        row["id"]: StoredArticle(row["id"], article_from_row(row), row["story_id"])
+        for row in db.query(sql, params)
+    }

@@ -11,7 +11,7 @@ from alerts.rules.query import parse_query
 from alerts.rules.query_format import format_query
 from alerts.rules.reference import reference_match
 from alerts.rules.rule import Rule
-from alerts.rules.textnorm import normalise
+from crawler.textnorm import normalise
 
 WORDS = [
     "scam",

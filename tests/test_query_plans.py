@@ -238,3 +238,31 @@ def test_query_plans_newest_matches_walk_the_time_index_without_sorting(db):
         plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")]
         assert any("matches_matched_at" in step for step in plan), plan
         assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+def test_query_plans_of_archive_search_use_the_index(db, tmp_path):
+    """A search reads candidates from the full-text index, newest first without a sort,
+    and looks each article up by its id."""
+    from alerts.rules.archive import SearchFilter, search
+
+    run_paths(db, tmp_path)
+    filters = [
+        SearchFilter(),
+        SearchFilter(since=MONDAY - timedelta(days=7), until=MONDAY, sources=("kt", "pp")),
+        SearchFilter(only={1, 2, 3}),
+    ]
+    for query in ("raid", '"scam compound" AND bavet', "raid* OR /x+/"):
+        for where in filters:
+            with traced(db) as statements:
+                list(search(db, Rule("s", query), where))
+            sqls = planned(statements)
+            assert sqls, query
+            problems = {s: reads for s in sqls if (reads := full_reads(db, s))}
+            assert problems == {} or "/x+/" in query, problems
+            for sql in sqls:
+                plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")]
+                assert not any("TEMP B-TREE" in step for step in plan), (sql, plan)
+    with traced(db) as statements:
+        list(search(db, Rule("s", "raid"), filters[1]))
+    text = "\n".join(statements)
+    assert "articles_fts MATCH" in text and "INDEXED BY articles_fetched" in text

@@ -18,7 +18,16 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import alerts.rules
-from alerts.rules import lint, matcher, query, query_cache, query_format, reference, tryout
+from alerts.rules import (
+    archive,
+    lint,
+    matcher,
+    query,
+    query_cache,
+    query_format,
+    reference,
+    tryout,
+)
 from alerts.rules.compile import Literals, compile_node
 from alerts.rules.matcher import Document
 from alerts.rules.query import DEFAULT_FIELDS
@@ -85,6 +94,7 @@ WALKERS: dict[str, Callable[[Node], object]] = {
     "alerts.rules.tryout._bare_terms": lambda node: list(tryout._bare_terms(node, positive=True)),
     "alerts.rules.tryout._as_prefix": lambda node: tryout._as_prefix(node, Term("scam")),
     "alerts.rules.query_cache.encode": query_cache.encode,
+    "alerts.rules.archive.index_expression": archive.index_expression,
 }
 
 

@@ -16,6 +16,7 @@ PACKAGES = ("crawler", "alerts", "scheduler")
 CRAWLER_TABLES = {
     "sources",
     "articles",
+    "articles_fts",
     "stories",
     "story_signatures",
     "story_bands",
@@ -29,6 +30,7 @@ STORE_MODULES = {
     "crawler/db.py": set(),  # connections, transactions, PRAGMAs: no table
     "crawler/schema.py": CRAWLER_TABLES | ALERT_TABLES,  # declares them all
     "crawler/store.py": {"sources", "articles"},
+    "crawler/fulltext.py": {"articles_fts"},  # the search index, kept in step by store.py
     "crawler/story_store.py": {
         "stories",
         "story_signatures",

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from alerts.rules.textnorm import (
+from crawler.textnorm import (
     continues_word,
     is_nospace_char,
     normalise,

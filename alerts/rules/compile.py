@@ -29,7 +29,7 @@ from alerts.rules.query import (
     leaf_literal,
 )
 from alerts.rules.scan import RawHit, Scan
-from alerts.rules.textnorm import needs_boundary
+from crawler.textnorm import needs_boundary
 
 # (field, check word boundary at start, at end, extend the span to the end of the word)
 Where = tuple[tuple[str, bool, bool, bool], ...]

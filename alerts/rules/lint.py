@@ -33,7 +33,7 @@ from alerts.rules.query import (
 )
 from alerts.rules.query_format import format_query
 from alerts.rules.rule import Rule, parse_rule
-from alerts.rules.textnorm import normalise
+from crawler.textnorm import normalise
 
 # More distinct terms than this and the exhaustive "can never match" check is skipped.
 MAX_TERMS = 14

@@ -31,7 +31,7 @@ from alerts.rules.query import (
 )
 from alerts.rules.rule import Rule, parse_rule
 from alerts.rules.scan import RawHit, Scan
-from alerts.rules.textnorm import NormText
+from crawler.textnorm import NormText
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from alerts.rules.query_ast import (
     Regex,
     Term,
 )
-from alerts.rules.textnorm import normalise_term
+from crawler.textnorm import normalise_term
 
 __all__ = [
     "DEFAULT_FIELDS",

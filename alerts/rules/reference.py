@@ -9,7 +9,6 @@ proximity windows and boolean logic are all done independently here.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from typing import assert_never
@@ -33,31 +32,10 @@ from alerts.rules.query import (
 )
 from alerts.rules.rule import ParsedRule, Rule, language_allowed, parse_rule, source_allowed
 from alerts.rules.scan import RawHit
-from alerts.rules.textnorm import NOSPACE_CLASS, NormText, class_body, normalise
-
-
-def _mark_ranges() -> tuple[tuple[int, int], ...]:
-    """Code point ranges of combining marks (general category M*).
-
-    Computed here, where it is used, rather than in textnorm: scanning the code points takes
-    a noticeable part of the start-up of every command that loads the config.
-    """
-    ranges: list[tuple[int, int]] = []
-    start = None
-    for cp in [*range(0x0300, 0x20000), *range(0xE0100, 0xE01F0)]:
-        is_mark = unicodedata.category(chr(cp))[0] == "M"
-        if is_mark and start is None:
-            start = cp
-        elif not is_mark and start is not None:
-            ranges.append((start, cp - 1))
-            start = None
-    if start is not None:
-        ranges.append((start, 0xE01EF))
-    return tuple(ranges)
-
+from crawler.textnorm import NOSPACE_CLASS, NormText, normalise, word_class
 
 # Word characters: letters, digits, underscores and combining marks.
-WORD_CLASS = r"\w" + class_body(_mark_ranges())
+WORD_CLASS = word_class()
 _AFTER = f"(?:(?![{WORD_CLASS}])|(?=[{NOSPACE_CLASS}]))"
 _WORD_CHAR_RE = re.compile(f"[{WORD_CLASS}]")
 _NOSPACE_RE = re.compile(f"[{NOSPACE_CLASS}]")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from alerts.rules.textnorm import NormText, continues_word, normalise, word_position
+from crawler.textnorm import NormText, continues_word, normalise, word_position
 
 # (field, start, end, label) in normalised offsets.
 RawHit = tuple[str, int, int, str]

@@ -17,7 +17,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 # Characters that carry no text: zero-width space, non-joiner, joiner, word joiner, BOM, soft
 # hyphen. Removing them lets "Phnom\u00adPenh" and Khmer text full of U+200B match plain terms.
@@ -51,6 +51,34 @@ def class_body(ranges: tuple[tuple[int, int], ...]) -> str:
 
 # A character class (without brackets) of the scripts written without spaces.
 NOSPACE_CLASS = class_body(_NOSPACE_RANGES)
+
+
+def _mark_ranges() -> tuple[tuple[int, int], ...]:
+    """Code point ranges of combining marks (general category M*)."""
+    ranges: list[tuple[int, int]] = []
+    start = None
+    for cp in [*range(0x0300, 0x20000), *range(0xE0100, 0xE01F0)]:
+        is_mark = unicodedata.category(chr(cp))[0] == "M"
+        if is_mark and start is None:
+            start = cp
+        elif not is_mark and start is not None:
+            ranges.append((start, cp - 1))
+            start = None
+    if start is not None:
+        ranges.append((start, 0xE01EF))
+    return tuple(ranges)
+
+
+@cache
+def word_class() -> str:
+    """A character class (without brackets) of word characters: letters, digits,
+    underscores and combining marks.
+
+    Computed on first use, not at import: scanning the code points takes a noticeable part
+    of the start-up of every command that loads the config.
+    """
+    return r"\w" + class_body(_mark_ranges())
+
 
 # Everything the ASCII fast path cannot copy as is: whitespace that is not one plain space, and
 # runs of non-ASCII characters. Every alternative starts with a non-ASCII or space character,
