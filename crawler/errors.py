@@ -10,7 +10,8 @@
     ├── ConfigError           (scheduler.errors) the configuration is invalid; lists every problem
     ├── ConfigEditError       (scheduler.errors) a change to config.toml was not made
     ├── OpmlError             (scheduler.errors) an OPML subscription list cannot be read
-    └── AlreadyRunningError   (scheduler.errors) another process already uses the database
+    ├── AlreadyRunningError   (scheduler.errors) another process already uses the database
+    └── BrowseUnavailableError (scheduler.errors) Datasette is not installed
 
 Each package keeps its errors in one module (crawler/errors.py, alerts/errors.py,
 scheduler/errors.py) whose docstring draws its part of this tree. Each error carries the

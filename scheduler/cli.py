@@ -272,6 +272,7 @@ def check(config_path: Path, fetch: bool) -> None:
 # Command groups in their own modules register themselves on ``main`` when imported.
 from scheduler import (  # noqa: E402,F401
     cli_alerts,
+    cli_archive,
     cli_ops,
     cli_rules,
     cli_sources,

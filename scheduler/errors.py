@@ -6,7 +6,8 @@ NewswatchError                 (crawler.errors)
 │                              changed meanwhile, not writable); an invalid result is a
 │                              ConfigError instead
 ├── OpmlError                  an OPML file cannot be read: not OPML, ill-formed, hostile
-└── AlreadyRunningError        another newswatch process already writes to the database
+├── AlreadyRunningError        another newswatch process already writes to the database
+└── BrowseUnavailableError     ``browse`` needs Datasette, an optional extra not installed
 """
 
 from __future__ import annotations
@@ -44,3 +45,7 @@ class OpmlError(NewswatchError):
 
 class AlreadyRunningError(NewswatchError):
     """Another newswatch process already writes to this database."""
+
+
+class BrowseUnavailableError(NewswatchError):
+    """``newswatch browse`` needs Datasette (``pip install 'newswatch[browse]'``)."""

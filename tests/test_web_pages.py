@@ -14,6 +14,7 @@ from alerts.outbox.store import outbox_counts
 from crawler.db import utcnow
 from scheduler.web.passwords import hash_password
 from scheduler.web.security import CONTENT_SECURITY_POLICY
+from tests.archivekit import validate
 from tests.webkit import HOSTILE_TITLE, Client, web_site
 
 PAGES = ["/", "/matches", "/search?q=scam", "/rules", "/rules/new", "/rules/scam", "/sources"]
@@ -253,9 +254,15 @@ def test_web_retry_a_failed_delivery(web):
 def test_web_atom_feed_of_a_rule(web):
     reply = web.client.get("/feeds/scam.atom")
     assert reply.status == 200 and reply.headers["Content-Type"].startswith("application/atom+xml")
-    assert reply.text.count("<entry>") == 3
+    # Three matches, two of them one story carried by two outlets: two entries.
+    assert reply.text.count("<entry>") == 2 and "Also reported by" in reply.text
     assert "&lt;script&gt;" in reply.text and "javascript:" not in reply.text
-    assert web.client.get("/feeds/nothing.atom").status == 404
+    validate(reply.text.encode())
+    every = web.client.get("/feeds/all.atom")
+    assert every.status == 200 and every.text.count("<entry>") == 3
+    validate(every.text.encode())
+    missing = web.client.get("/feeds/nothing.atom")
+    assert missing.status == 404 and "no rule named nothing" in missing.text
 
 
 def test_web_unknown_page_is_a_404_page(web):

@@ -140,6 +140,7 @@ class MatchedArticle:
     published: datetime | None
     story_id: int | None
     body: str  # the text the rule matched: full text, else the summary
+    fetched: datetime | None = None
 
     @property
     def cursor(self) -> str:
@@ -171,8 +172,9 @@ def recent_matches(
             params += [stamp, int(number)]
     sql = (
         "SELECT m.id, m.rule, m.matched_at, m.hits, a.id AS article_id, a.source, a.title, "
-        "a.url, a.language, a.published, a.story_id, coalesce(nullif(a.text, ''), a.summary) "
-        "AS body FROM matches m JOIN articles a ON a.id = m.article_id "
+        "a.url, a.language, a.published, a.fetched, a.story_id, "
+        "coalesce(nullif(a.text, ''), a.summary) AS body "
+        "FROM matches m JOIN articles a ON a.id = m.article_id "
         f"WHERE {' AND '.join(clauses) or '1'} ORDER BY m.matched_at DESC, m.id DESC LIMIT ?"
     )
     found = []
@@ -194,6 +196,7 @@ def recent_matches(
                 published=from_iso(row["published"]),
                 story_id=row["story_id"],
                 body=row["body"] or "",
+                fetched=from_iso(row["fetched"]),
             )
         )
     return found
@@ -220,3 +223,9 @@ def _match_clauses(where: MatchFilter) -> tuple[list[str], list[object]]:
         clauses.append("m.matched_at < ?")
         params.append(to_iso(where.until))
     return clauses, params
+
+
+def matched_article_ids(db: Database, rule: str) -> set[int]:
+    """Every article ``rule`` has matched (read from the (rule, article) index)."""
+    sql = "SELECT article_id FROM matches WHERE rule = ?"
+    return {row["article_id"] for row in db.query(sql, [rule])}

@@ -101,8 +101,10 @@ class Found:
         return as_document(self.article)
 
     def snippets(self, limit: int = 1) -> tuple[Snippet, ...]:
-        """Extracts around the hits, as in alerts."""
-        return tuple(make_snippets(self.document, self.match.hits, limit=limit))
+        """Extracts around the hits, from the text as in alerts, else from the title."""
+        doc, hits = self.document, self.match.hits
+        found = make_snippets(doc, hits, limit=limit, fields=("body",))
+        return tuple(found or make_snippets(doc, hits, limit=limit))
 
 
 def as_document(article: Article) -> Document:

@@ -1,9 +1,7 @@
-"""``/feeds/RULE.atom``: a rule's newest matches as an Atom feed, for feed readers.
+"""``/feeds/RULE.atom`` and ``/feeds/all.atom``: the newest matches as Atom feeds.
 
-Seam: the archive's Atom feed function (a pure function of the matches) is to render
-these once it lands; until then this module renders the same matches through a small
-template. Feed readers that cannot fill in the login form may use HTTP Basic
-authentication with the web password.
+The same feeds ``newswatch feed RULE`` prints (:mod:`alerts.render.atom`). Feed readers
+that cannot fill in the login form may use HTTP Basic authentication with the web password.
 """
 
 from __future__ import annotations
@@ -12,31 +10,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alerts.outbox.matches import MatchFilter, recent_matches
+from alerts.render.atom import feed_for
 from crawler.db import utcnow
-from scheduler.web.pages.common import site_of, web_of
+from scheduler.web.pages.common import site_of
 
-ENTRIES = 50
+ALL = "all"
 
 
 async def rule_feed(request: Request) -> Response:
-    """The Atom feed of one rule."""
+    """The Atom feed of one rule, or of every rule (``all``)."""
     site = site_of(request)
     name = request.path_params["rule"]
-    if name not in site.config.rules:
+    if name != ALL and name not in site.config.rules:
         return Response(f"no rule named {name}\n", status_code=404, media_type="text/plain")
-    found = await site.read(recent_matches, MatchFilter(rule=name), limit=ENTRIES)
-    body = (
-        web_of(request)
-        .environment()
-        .get_template("feed.xml")
-        .render(
-            rule=name,
-            entries=found,
-            self_url=str(request.url),
-            base=str(request.base_url),
-            now=utcnow(),
-        )
+    rule = None if name == ALL else name
+    alternate = str(request.url_for("matches"))
+    if rule is not None:
+        alternate += f"?rule={rule}"
+    body = await site.read(
+        feed_for, rule, self_url=str(request.url), now=utcnow(), alternate_url=alternate
     )
     return Response(body, media_type="application/atom+xml; charset=utf-8")
 
