@@ -372,6 +372,12 @@ def articles_fetched_since(db: Database, since: datetime) -> Iterator[tuple[int,
         yield row["id"], article_from_row(row)
 
 
+def count_fetched_since(db: Database, since: datetime) -> int:
+    """How many articles were fetched at or after ``since`` (read from the fetched index)."""
+    sql = "SELECT count(*) AS n FROM articles WHERE fetched >= ?"
+    return int(next(iter(db.query(sql, [to_iso(since)])))["n"])
+
+
 def new_articles_per_source(db: Database, since: datetime) -> dict[str, int]:
     """How many articles each source brought in since ``since``."""
     # "+source": read the day from the fetched index rather than every row in source order.

@@ -347,3 +347,22 @@ def test_web_source_name_suggestions(url, title, name):
     from scheduler.sources_edit import suggest_name
 
     assert suggest_name(url, title, {"kt"}) == name
+
+
+def test_web_search_page_agrees_with_the_archive_search(web):
+    """The page and ``newswatch search`` share one engine: the index proposes, the matcher
+    decides; the page lists the same articles, newest stored first."""
+    from datetime import timedelta
+
+    from markupsafe import escape
+
+    from alerts.rules.archive import SearchFilter, search
+    from alerts.rules.rule import Rule
+
+    for query in ("scam", "sihanoukville AND compound", "casino OR rice", "NOT harvest"):
+        since = utcnow() - timedelta(days=7)
+        expected = [f.article.title for f in search(web.db, Rule("s", query), SearchFilter(since))]
+        page = web.client.get(f"/search?q={query.replace(' ', '+')}&period=7d&source=").text
+        places = [page.find(str(escape(title))) for title in expected]
+        assert expected and -1 not in places and places == sorted(places), query
+        assert f"<strong>{len(expected)}</strong>" in page

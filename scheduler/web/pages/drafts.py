@@ -7,16 +7,19 @@ line and column, and run it over the stored articles of a period.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from alerts.errors import QueryError
+from alerts.rules.archive import SearchFilter, search
 from alerts.rules.lint import lint_rule
 from alerts.rules.rule import Rule
 from alerts.rules.snippets import Snippet
-from alerts.rules.tryout import DRAFT, Backtest, backtest
-from crawler.db import Database, from_iso
+from alerts.rules.tryout import DRAFT
+from crawler.db import Database
+from crawler.store import count_fetched_since
 from scheduler.web.pages.common import Form, split_list
 from scheduler.web.render import day_series, local_today, shift_minutes
 
@@ -118,23 +121,36 @@ def preview_draft(
     now: datetime,
     keep_going: Callable[[], bool] | None = None,
 ) -> Preview:
-    """Run the draft over the articles fetched in the period (nothing is sent)."""
+    """Run the draft over the articles fetched in the period (nothing is sent).
+
+    The archive's full-text index finds the candidates and the matcher decides, exactly
+    as ``newswatch search QUERY --since PERIOD`` does.
+    """
     shift = timedelta(minutes=shift_minutes(timezone, now))
-    result: Backtest = backtest(
-        db, rule, since=now - length, snippets=SHOWN, day_shift=shift, keep_going=keep_going
-    )
-    days = max(1, length.days)
-    hits = [
-        PreviewHit(
-            article_id, from_iso(when), source, title, url, result.snippets.get(article_id, ())
-        )
-        for article_id, when, source, title, url in result.hits[:SHOWN]
-    ]
+    since = now - length
+    where = SearchFilter(since=since, sources=rule.sources)
+    per_day: Counter[str] = Counter()
+    per_source: Counter[str] = Counter()
+    hits: list[PreviewHit] = []
+    matched = 0
+    for found in search(db, rule, where, keep_going=keep_going):
+        article = found.article
+        matched += 1
+        per_source[article.source] += 1
+        per_day[(article.fetched + shift).date().isoformat()] += 1
+        if len(hits) < SHOWN:
+            when = article.published or article.fetched
+            snippets = found.snippets(limit=1)
+            hits.append(
+                PreviewHit(
+                    found.article_id, when, article.source, article.title, article.url, snippets
+                )
+            )
     return Preview(
         period=period,
-        matched=len(result.hits),
-        scanned=result.scanned,
-        per_day=day_series(result.per_day, days, today=local_today(timezone, now)),
-        per_source=result.per_source.most_common(),
+        matched=matched,
+        scanned=count_fetched_since(db, since),
+        per_day=day_series(per_day, max(1, length.days), today=local_today(timezone, now)),
+        per_source=per_source.most_common(),
         hits=hits,
     )

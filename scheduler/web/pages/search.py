@@ -1,9 +1,7 @@
 """``/search``: the archive searched with the rule query language.
 
-Seam: the archive's full-text index (``newswatch search``) is to answer this page once it
-lands; until then the query runs through the matcher over the period's stored articles,
-exactly as ``newswatch rules backtest QUERY --since PERIOD`` does, so the page and the
-command line give the same results.
+The full-text index finds the candidates and the matcher decides, exactly as ``newswatch
+search QUERY --since PERIOD`` does, so the page and the command line give the same results.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ async def search(request: Request) -> Response:
     form = query_form(request)
     query = form.get("q")
     period, length = period_of(form.get("period"), "30d")
-    rule = Rule(DRAFT, query, sources=tuple(form.all("source")))
+    rule = Rule(DRAFT, query, sources=tuple(s for s in form.all("source") if s))
     check = check_draft(rule)
     results = None
     if query and check.problem is None:
