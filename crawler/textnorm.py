@@ -93,6 +93,7 @@ _CARE_RE = re.compile(
     "\u2212]"
 )
 _WHITESPACE_RE = re.compile(r"\s+")
+_REMOVED_RE = re.compile("[" + "".join(sorted(REMOVED)) + "]+")
 # Typographic apostrophes, quotes and dashes, so that "Cambodia’s" and "O’Smach" match terms
 # typed with a plain keyboard.
 _PUNCTUATION = str.maketrans(
@@ -190,8 +191,16 @@ class _Builder:
         """Add ``text``, which replaces the original character for character from ``start``."""
         if self.last_space and text.startswith(" "):
             text, start = text[1:], start + 1
-        if text:
-            self._add(text, start, start + len(text), True)
+        if not text:
+            return
+        if self.same and self.same[-1] and self.orig_end[-1] == start:
+            # Contiguous with the last copied piece: one piece maps both, char for char.
+            self.parts[-1] += text
+            self.orig_end[-1] += len(text)
+            self.length += len(text)
+            self.last_space = text[-1] == " "
+            return
+        self._add(text, start, start + len(text), True)
 
     def replace(self, text: str, start: int, end: int) -> None:
         """Add ``text`` as the normalised form of original ``[start, end)``."""
@@ -217,14 +226,29 @@ class _Builder:
         )
 
 
-def _add_run(builder: _Builder, run: str, offset: int) -> None:
-    """Normalise a run of non-ASCII characters (possibly led by one ASCII character)."""
-    if (
+def _copies_as_is(run: str) -> bool:
+    return (
         _CARE_RE.search(run) is None
         and run.casefold() == run
         and unicodedata.is_normalized("NFKC", run)
-    ):
+    )
+
+
+def _add_run(builder: _Builder, run: str, offset: int) -> None:
+    """Normalise a run of non-ASCII characters (possibly led by one ASCII character)."""
+    if _copies_as_is(run):
         builder.copy(run, offset)
+        return
+    if _REMOVED_RE.search(run):
+        # Khmer and Thai text is full of zero-width spaces: the pieces between them are
+        # usually plain, and no cluster spans a removed character.
+        pos = 0
+        for removed in _REMOVED_RE.finditer(run):
+            if removed.start() > pos:
+                _add_run(builder, run[pos : removed.start()], offset + pos)
+            pos = removed.end()
+        if pos < len(run):
+            _add_run(builder, run[pos:], offset + pos)
         return
     i, n = 0, len(run)
     while i < n:
