@@ -89,7 +89,7 @@ def export_matches(
         batch = recent_matches(db, where, before=before, limit=size)
         for match in batch:
             doc = Document(match.title, match.body, match.source, match.url, match.language)
-            snippets = make_snippets(doc, match.hits, limit=1)
+            snippets = make_snippets(doc, match.usable_hits(), limit=1)
             fetched = match.fetched or match.matched_at
             records.append(
                 ArchiveRecord(

@@ -109,3 +109,15 @@ def test_atom_empty_feed_is_valid(tmp_path):
     root = validate(body)
     assert root.findtext(f"{ATOM}updated") == "2026-11-20T08:00:00Z"
     database.close()
+
+
+def test_atom_feed_after_retention_blanked_the_texts(db):
+    """Stored hits point into texts retention has blanked: the feed falls back to the
+    titles' hits and stays valid."""
+    from crawler.retention import prune
+
+    prune(db, timedelta(days=1), still_needed=lambda _: (), now=START + timedelta(days=30))
+    body = feed_for(db, "scam", self_url=SELF, now=START)
+    validate(body)
+    bavet = next(e for e in feedparser.parse(body).entries if e.title.startswith("Forty"))
+    assert "Also reported by" in bavet.summary

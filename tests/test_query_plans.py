@@ -266,3 +266,25 @@ def test_query_plans_of_archive_search_use_the_index(db, tmp_path):
         list(search(db, Rule("s", "raid"), filters[1]))
     text = "\n".join(statements)
     assert "articles_fts MATCH" in text and "INDEXED BY articles_fetched" in text
+
+
+def test_query_plans_of_feeds_and_exports_use_indexes(db, tmp_path):
+    """A rule's feed reads its newest matches from matches(rule, matched_at), without a
+    sort; the feed of every rule and an export walk the time index."""
+    from alerts.outbox.matches import matched_article_ids
+    from alerts.render.atom import feed_for
+
+    run_paths(db, tmp_path)
+    with traced(db) as statements:
+        feed_for(db, "scam", self_url="http://127.0.0.1/feeds/scam.atom", now=MONDAY)
+        feed_for(db, None, self_url="http://127.0.0.1/feeds/all.atom", now=MONDAY)
+        matched_article_ids(db, "scam")
+    sqls = planned(statements)
+    problems = {s: reads for s in sqls if (reads := full_reads(db, s))}
+    assert problems == {}
+    rule_pages = [s for s in sqls if "m.rule = 'scam'" in s]
+    assert rule_pages
+    for sql in rule_pages:
+        plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        assert any("matches_rule_time" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan

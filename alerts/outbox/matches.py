@@ -142,6 +142,14 @@ class MatchedArticle:
     body: str  # the text the rule matched: full text, else the summary
     fetched: datetime | None = None
 
+    def usable_hits(self) -> list[Hit]:
+        """The hits that still point into the stored text (retention may have blanked it);
+        those in the body when there are any, since the headline is shown anyway."""
+        sizes = {"title": len(self.title), "body": len(self.body)}
+        hits = [h for h in self.hits if h.field in sizes and h.end <= sizes[h.field]]
+        in_body = [h for h in hits if h.field == "body"]
+        return in_body or hits
+
     @property
     def cursor(self) -> str:
         """Where a page of matches ending with this one stops (see ``before``)."""

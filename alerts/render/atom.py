@@ -119,9 +119,7 @@ def _stamp(moment: datetime) -> str:
 def _summary(entry: FeedEntry, titles: dict[str, str]) -> str:
     match = entry.newest
     doc = Document(match.title, match.body, match.source, match.url, match.language)
-    snippets = make_snippets(doc, match.hits, limit=1, fields=("body",)) or make_snippets(
-        doc, match.hits, limit=1
-    )
+    snippets = make_snippets(doc, match.usable_hits(), limit=1)
     parts = []
     if snippets:
         view = snippet_view(snippets[0])

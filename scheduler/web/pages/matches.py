@@ -10,7 +10,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from alerts.outbox.matches import MatchedArticle, MatchFilter, recent_matches
-from alerts.records import Hit
 from alerts.rules.matcher import Document
 from alerts.rules.snippets import Snippet, make_snippets
 from crawler.db import Database
@@ -32,15 +31,6 @@ class StoryEntry:
     snippets: list[Snippet] = field(default_factory=list)
     others: list[StoryMember] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)
-
-
-def usable_hits(match: MatchedArticle) -> list[Hit]:
-    """The hits that still point into the stored text (retention may have blanked it); those
-    in the body when there are any, since the headline is shown anyway."""
-    sizes = {"title": len(match.title), "body": len(match.body)}
-    hits = [h for h in match.hits if h.field in sizes and h.end <= sizes[h.field]]
-    in_body = [h for h in hits if h.field == "body"]
-    return in_body or hits
 
 
 def list_stories(
@@ -67,7 +57,7 @@ def list_stories(
     for entry in entries.values():
         lead = entry.lead
         doc = Document(lead.title, lead.body, lead.source, lead.url, lead.language)
-        entry.snippets = make_snippets(doc, usable_hits(lead), limit=2)
+        entry.snippets = make_snippets(doc, lead.usable_hits(), limit=2)
         seen = {lead.source}
         for member in members.get(lead.story_id or -1, []):
             if member.source not in seen:
