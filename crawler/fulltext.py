@@ -214,16 +214,21 @@ def candidate_ids(
     every article. ``min_id`` skips older articles.
     """
     low = -1 if min_id is None else min_id
+    cursor = None
     if expression is not None and has_index(conn):
         sql = (
             "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? AND rowid >= ? "
             "ORDER BY rowid DESC"
         )
-        params: list[object] = [expression, low]
-    else:
-        sql = "SELECT id FROM articles WHERE id >= ? ORDER BY id DESC"
-        params = [low]
-    cursor = conn.execute(sql, params)
+        try:
+            cursor = conn.execute(sql, [expression, low])
+        except sqlite3.OperationalError as exc:
+            # A lookup FTS5 refuses must not hide articles: the matcher reads them all.
+            logger.warning(
+                "search index lookup %r failed (%s); reading every article", expression, exc
+            )
+    if cursor is None:
+        cursor = conn.execute("SELECT id FROM articles WHERE id >= ? ORDER BY id DESC", [low])
     while batch := cursor.fetchmany(BATCH):
         for (article_id,) in batch:
             yield article_id

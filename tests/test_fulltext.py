@@ -244,3 +244,9 @@ def test_fulltext_index_is_built_when_an_old_database_is_upgraded(tmp_path):
     assert [f.article_id for f in search(database, rule)] == scanned(database, rule)
     assert scanned(database, rule)
     database.close()
+
+
+def test_fulltext_a_lookup_fts5_refuses_reads_every_article(db, caplog):
+    every = sorted(fulltext.candidate_ids(db.conn, None), reverse=True)
+    assert list(fulltext.candidate_ids(db.conn, '"unbalanced')) == every
+    assert "reading every article" in caplog.text
