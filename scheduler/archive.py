@@ -175,8 +175,18 @@ def as_dict(record: ArchiveRecord, zone: tzinfo) -> dict[str, Any]:
     return row
 
 
-def render_records(records: Sequence[ArchiveRecord], fmt: str, zone: tzinfo) -> str:
-    """``records`` as JSON, JSON Lines or CSV (lists joined with ``; `` in CSV)."""
+SEARCH_COLUMNS = (
+    "date", "source", "title", "url", "language", "snippet", "hits", "article_id", "fetched",
+    "story_id", "other_outlets",
+)  # fmt: skip
+MATCH_COLUMNS = ("rule", "matched_at", *SEARCH_COLUMNS)
+
+
+def render_records(
+    records: Sequence[ArchiveRecord], fmt: str, zone: tzinfo, *, matches: bool = False
+) -> str:
+    """``records`` as JSON, JSON Lines or CSV (lists joined with ``; `` in CSV); ``matches``:
+    the records are matches (their columns head an empty CSV too)."""
     rows = [as_dict(record, zone) for record in records]
     if fmt == "json":
         return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
@@ -184,16 +194,13 @@ def render_records(records: Sequence[ArchiveRecord], fmt: str, zone: tzinfo) -> 
         return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if fmt == "csv":
         out = io.StringIO()
-        columns = list(rows[0]) if rows else list(as_dict(_EMPTY, zone))
+        columns = list(rows[0]) if rows else list(MATCH_COLUMNS if matches else SEARCH_COLUMNS)
         writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: "; ".join(v) if isinstance(v, list) else v for k, v in row.items()})
         return out.getvalue()
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-_EMPTY = ArchiveRecord(0, datetime.min, datetime.min, "", "", "", None, None, "", ())
 
 
 def show_date(moment: datetime, zone: tzinfo) -> str:

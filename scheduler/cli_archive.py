@@ -220,7 +220,7 @@ def export(
             records = outcome.records
     finally:
         db.close()
-    _emit(render_records(records, fmt, zone), output)
+    _emit(render_records(records, fmt, zone, matches=query is None), output)
     if output is not None:
         click.echo(f"{len(records)} row(s) written to {output}", err=True)
 

@@ -167,3 +167,13 @@ def test_archive_search_command_in_a_subprocess(archive):
     assert row["source"] == "sin-chew" and "**西港**" in row["snippet"]
     done = newswatch("export", "--rule", "nope", config=archive)
     assert done.returncode == 2 and "rule 'nope' is not configured" in done.stderr
+
+
+def test_archive_empty_answers_keep_their_columns(archive):
+    header = run(archive, "search", "volcano", "--csv").output.splitlines()
+    assert header == [
+        "date,source,title,url,language,snippet,hits,article_id,fetched,story_id,other_outlets"
+    ]
+    empty = run(archive, "export", "--rule", "casino", "--since", "1d").output.splitlines()
+    assert len(empty) == 1 and empty[0].startswith("rule,matched_at,date,")
+    assert json.loads(run(archive, "search", "volcano", "--json").output) == []
