@@ -185,11 +185,13 @@ def insert_articles(conn: sqlite3.Connection, count: int, writer: Writer) -> Non
     rules = list(RULES)
     articles: list[tuple[object, ...]] = []
     matches: list[tuple[object, ...]] = []
+    match_id = 0
     for n in range(1, count + 1):
         fetched = (start + step * n).isoformat(timespec="seconds")
         articles.append(writer.article(n, fetched))
         if writer.rng.random() < MATCH_RATE:
-            matches.append((len(matches) + 1, writer.rng.choice(rules), n, fetched, "[]"))
+            match_id += 1
+            matches.append((match_id, writer.rng.choice(rules), n, fetched, "[]"))
         if len(articles) >= 20_000:
             _flush(conn, articles, matches)
     _flush(conn, articles, matches)
