@@ -76,19 +76,6 @@ def _emit(text: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
 
 
-def _format_option(default: str) -> Callable[[F], F]:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(
-            ["table", "json", "jsonl", "csv"] if default == "table" else ["csv", "json", "jsonl"]
-        ),
-        default=default,
-        show_default=True,
-        help="Output format.",
-    )
-
-
 @main.command()
 @config_option
 @click.argument("query")
@@ -167,7 +154,14 @@ def search(
 @_period_options
 @click.option("--source", default=None, help="Only this source.")
 @click.option("--limit", default=0, show_default=True, help="Rows at most (0: all).")
-@_format_option("csv")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "jsonl"]),
+    default="csv",
+    show_default=True,
+    help="Output format.",
+)
 @click.option(
     "--output",
     "-o",
