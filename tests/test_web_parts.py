@@ -178,3 +178,31 @@ def test_page_crawl_settings_give_delayed_sources_their_own_slot():
 )
 def test_is_html_type_skips_documents_and_media(content_type, expected):
     assert is_html_type(content_type) is expected
+
+
+def test_web_preview_counts_the_newest_matches_and_says_when_there_are_more(tmp_path):
+    from datetime import timedelta
+
+    from alerts.rules.rule import Rule
+    from crawler.db import open_database, utcnow
+    from crawler.models import Article
+    from crawler.store import store_articles
+    from scheduler.web.pages.drafts import COUNTED, preview_draft
+
+    db = open_database(tmp_path / "newswatch.db")
+    now = utcnow()
+
+    def article(n: int) -> Article:
+        when = now - timedelta(minutes=n)
+        text = f"Report {n}: police raided a compound."
+        return Article(f"https://kt.example/{n}", "kt", f"Raid {n}", text, when, when, f"g{n}")
+
+    store_articles(db, [article(n) for n in reversed(range(COUNTED + 5))])  # oldest first
+    rule = Rule("draft", "raided")
+    full = preview_draft(db, rule, "7d", timedelta(days=7), "UTC", now)
+    assert full.matched == COUNTED and not full.complete
+    assert full.scanned == COUNTED + 5 and sum(n for _, n in full.per_source) == COUNTED
+    assert full.hits[0].title == "Raid 0"  # the newest first
+    few = preview_draft(db, Rule("draft", '"report 7:"'), "7d", timedelta(days=7), "UTC", now)
+    assert few.matched == 1 and few.complete
+    db.close()

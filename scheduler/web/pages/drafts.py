@@ -24,6 +24,9 @@ from scheduler.web.pages.common import Form, split_list
 from scheduler.web.render import day_series, local_today, shift_minutes
 
 SHOWN = 25
+# Matches counted per day and per source; a common word over a month matches thousands,
+# and each is decided by the matcher: past this many the page says "more than".
+COUNTED = 200
 _AT_POSITION = re.compile(r" at position \d+$")
 
 
@@ -69,6 +72,7 @@ class Preview:
     per_day: list[tuple[str, int]]
     per_source: list[tuple[str, int]]
     hits: list[PreviewHit]
+    complete: bool = True  # False: more than ``matched`` match; the newest were counted
 
 
 def draft_rule(form: Form, name: str = DRAFT) -> Rule:
@@ -132,8 +136,11 @@ def preview_draft(
     per_day: Counter[str] = Counter()
     per_source: Counter[str] = Counter()
     hits: list[PreviewHit] = []
-    matched = 0
+    matched, complete = 0, True
     for found in search(db, rule, where, keep_going=keep_going):
+        if matched == COUNTED:
+            complete = False
+            break
         article = found.article
         matched += 1
         per_source[article.source] += 1
@@ -153,4 +160,5 @@ def preview_draft(
         per_day=day_series(per_day, max(1, length.days), today=local_today(timezone, now)),
         per_source=per_source.most_common(),
         hits=hits,
+        complete=complete,
     )
