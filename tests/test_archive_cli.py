@@ -177,3 +177,30 @@ def test_archive_empty_answers_keep_their_columns(archive):
     empty = run(archive, "export", "--rule", "casino", "--since", "1d").output.splitlines()
     assert len(empty) == 1 and empty[0].startswith("rule,matched_at,date,")
     assert json.loads(run(archive, "search", "volcano", "--json").output) == []
+
+
+def test_archive_search_reads_a_database_from_before_the_index(tmp_path):
+    """A copy of a database an older release wrote (no index, never upgraded: read-only)
+    is searched by reading every article, with a note saying so."""
+    import shutil
+    from pathlib import Path
+
+    database = tmp_path / "old.db"
+    shutil.copyfile(Path(__file__).parent / "data" / "store" / "release-dfa0e51.db", database)
+    config = write_config(
+        tmp_path,
+        sources={name: {"type": "rss", "url": f"https://{name}.example/"} for name in ("kt", "pp")},
+        rules={"scam": {"query": "compound", "channels": ["box"]}},
+        channels={"box": {"type": "mbox", "path": str(tmp_path / "box.mbox")}},
+        service={"database": str(database)},
+    )
+    result = CliRunner().invoke(
+        main, ["search", "sihanoukville", "--since", "3650d", "--json", "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "no search index yet" in result.stderr
+    titles = [row["title"] for row in json.loads(result.stdout)]
+    assert sorted(titles) == [
+        "Hundreds freed from Sihanoukville compound",
+        "Police raid scam compound in Sihanoukville",
+    ]
