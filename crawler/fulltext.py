@@ -192,14 +192,18 @@ def rebuild(conn: sqlite3.Connection) -> None:
         )
 
 
-def compact(conn: sqlite3.Connection) -> None:
-    """Merge the index into one segment, dropping what deleted rows left behind.
+def merge_some(conn: sqlite3.Connection, pages: int = 1000) -> bool:
+    """Merge a bounded amount of the index's segments (about ``pages`` pages written);
+    returns whether there was any work.
 
-    A contentless index marks a deleted row's tokens rather than removing them; only a
-    full merge gives that space back. It rewrites the whole index: the daily retention job
-    runs it, when it has blanked some articles.
+    A contentless index marks a deleted row's tokens rather than removing them; merging
+    segments drops the marks and what they hide. FTS5 merges as rows are added, too; a
+    full merge ('optimize') would rewrite the whole index at once, minutes of blocked
+    writes for a million articles, so retention does a bounded amount per transaction.
     """
-    conn.execute("INSERT INTO articles_fts (articles_fts) VALUES ('optimize')")
+    before = conn.total_changes
+    conn.execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('merge', ?)", [pages])
+    return conn.total_changes - before > 1
 
 
 # Lookups ----------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from crawler.db import (
 logger = logging.getLogger(__name__)
 
 BATCH = 500
+MERGE_ROUNDS = 20
 
 StillNeeded = Callable[[Database], Collection[int]]
 """Ids of the articles whose body a later stage still needs; called inside each batch's
@@ -72,9 +73,12 @@ def prune(
             break
         after = candidates[-1]
     if total:
-        # The index keeps the tokens of blanked texts until its segments are merged.
-        with write_transaction(db):
-            fulltext.compact(db.conn)
+        # The index keeps the tokens of blanked texts until its segments are merged: some
+        # merging now, in short transactions, and the rest as articles are added.
+        for _ in range(MERGE_ROUNDS):
+            with write_transaction(db):
+                if not fulltext.merge_some(db.conn):
+                    break
     logger.info("pruned the text of %d articles fetched before %s", total, to_iso(cutoff))
     return PruneReport(cutoff=cutoff, articles=total)
 
