@@ -24,6 +24,7 @@ from crawler.db import (
     Database,
     DatabaseTarget,
     OptimizeReport,
+    is_postgres,
     open_database,
     optimize,
     to_iso,
@@ -72,7 +73,7 @@ def prune(
         if len(candidates) < BATCH:
             break
         after = candidates[-1]
-    if total:
+    if total and not is_postgres(db):
         # The index keeps the tokens of blanked texts until its segments are merged: some
         # merging now, in short transactions, and the rest as articles are added.
         for _ in range(MERGE_ROUNDS):

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crawler import fulltext
-from crawler.db import Database, from_iso, to_iso, utcnow, write_transaction
+from crawler.db import Database, from_iso, is_postgres, to_iso, utcnow, write_transaction
 from crawler.errors import StoreError
 from crawler.models import Article
 
@@ -316,7 +316,8 @@ def _insert_article(
     row_id = cursor.lastrowid
     if row_id is None:  # pragma: no cover - sqlite always sets it for INSERT
         raise StoreError(f"insert of {article.url} returned no row id")
-    fulltext.add_documents(db.conn, [(row_id, article.title, article.summary, article.text)])
+    if not is_postgres(db):  # the full-text index is SQLite's (FTS5)
+        fulltext.add_documents(db.conn, [(row_id, article.title, article.summary, article.text)])
     return row_id
 
 
@@ -420,7 +421,8 @@ def blank_article_text(db: Database, article_ids: Sequence[int]) -> None:
         list(article_ids),
     )
     after = [(article_id, title, None, None) for article_id, title, _, _ in before]
-    fulltext.replace_documents(db.conn, before, after)
+    if not is_postgres(db):
+        fulltext.replace_documents(db.conn, before, after)
 
 
 def daily_article_counts(
@@ -476,9 +478,17 @@ def first_id_fetched_since(db: Database, since: datetime) -> int | None:
     Every article fetched since then has this id or a higher one: a search walks its index
     from the newest article down to here and no further.
     """
-    sql = "SELECT min(id) AS first FROM articles INDEXED BY articles_fetched WHERE fetched >= ?"
+    hint = "" if is_postgres(db) else " INDEXED BY articles_fetched"
+    sql = f"SELECT min(id) AS first FROM articles{hint} WHERE fetched >= ?"
     row = next(iter(db.query(sql, [to_iso(since)])), None)
     return None if row is None else row["first"]
+
+
+def article_ids_newest_first(db: Database, min_id: int | None = None) -> Iterator[int]:
+    """Ids of the stored articles from the highest down to ``min_id``."""
+    sql = "SELECT id FROM articles WHERE id >= ? ORDER BY id DESC"
+    for row in db.query(sql, [-1 if min_id is None else min_id]):
+        yield row["id"]
 
 
 @dataclass(frozen=True, slots=True)

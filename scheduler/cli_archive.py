@@ -261,8 +261,16 @@ def browse(config_path: Path, port: int, open_browser: bool) -> None:
     from scheduler.browse import BrowseUnavailableError, serve
 
     config = load(config_path)
+    database = config.service.database
+    if not isinstance(database, Path):
+        click.echo(
+            "error: browse opens an SQLite database file; [service] database names a"
+            " PostgreSQL server (use its own tools, or newswatch web)",
+            err=True,
+        )
+        raise SystemExit(EXIT_CONFIG)
     try:
-        serve(config.service.database, port=port, open_browser=open_browser)
+        serve(database, port=port, open_browser=open_browser)
     except BrowseUnavailableError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_CONFIG) from None

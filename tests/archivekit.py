@@ -113,3 +113,14 @@ def validate(body: bytes) -> etree._Element:
     parsed = feedparser.parse(body)
     assert not parsed.bozo, parsed.get("bozo_exception")
     return root
+
+
+def scanned(db: Database, rule: Rule) -> list[int]:
+    """What the matcher finds walking every stored article, newest first: what a search
+    must answer."""
+    from alerts.rules.archive import as_document
+    from crawler.store import article_from_row
+
+    matcher = Matcher.build([rule])
+    rows = db.query("SELECT * FROM articles ORDER BY id DESC")
+    return [row["id"] for row in rows if matcher.match(as_document(article_from_row(row)))]

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.rules.archive import SearchFilter, as_document, index_expression, search
-from alerts.rules.matcher import Matcher
+from alerts.rules.archive import SearchFilter, index_expression, search
 from alerts.rules.query import parse_query
 from alerts.rules.rule import Rule
 from crawler import fulltext
@@ -20,8 +19,9 @@ from crawler.db import open_database, write_transaction
 from crawler.models import Article
 from crawler.retention import prune
 from crawler.schema import LATEST, schema_version
-from crawler.store import article_from_row, mark_matched, store_articles
+from crawler.store import mark_matched, store_articles
 from crawler.stories import StoryIndex
+from tests.archivekit import scanned
 from tests.corpus import corpus_text
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -83,13 +83,6 @@ def articles(texts=TEXTS, *, start: datetime = NOW - timedelta(days=3)) -> list[
         )
         for n, (title, text) in enumerate(texts)
     ]
-
-
-def scanned(db, rule: Rule) -> list[int]:
-    """What the matcher finds walking every article, newest first: what a search must say."""
-    matcher = Matcher.build([rule])
-    rows = db.query("SELECT * FROM articles ORDER BY id DESC")
-    return [row["id"] for row in rows if matcher.match(as_document(article_from_row(row)))]
 
 
 @pytest.fixture

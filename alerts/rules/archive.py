@@ -33,9 +33,9 @@ from alerts.rules.query import (
 from alerts.rules.rule import Rule, parse_rule
 from alerts.rules.snippets import Snippet, make_snippets
 from crawler import fulltext
-from crawler.db import Database
+from crawler.db import Database, is_postgres
 from crawler.models import Article
-from crawler.store import articles_by_ids, first_id_fetched_since
+from crawler.store import article_ids_newest_first, articles_by_ids, first_id_fetched_since
 
 # The fields the index holds; a query on another (source:, url:) cannot be narrowed by it.
 INDEXED_FIELDS = frozenset(DEFAULT_FIELDS)
@@ -154,6 +154,13 @@ def search(
                 yield Found(article_id, row.article, row.story_id, found[0])
 
 
+def _ids(db: Database, expression: str | None, min_id: int | None) -> Iterator[int]:
+    if is_postgres(db):
+        # The full-text index is SQLite's (FTS5): on PostgreSQL the matcher reads them all.
+        return article_ids_newest_first(db, min_id)
+    return fulltext.candidate_ids(db.conn, expression, min_id=min_id)
+
+
 def _candidate_batches(
     db: Database, expression: str | None, where: SearchFilter
 ) -> Iterator[Sequence[int]]:
@@ -163,13 +170,11 @@ def _candidate_batches(
         if min_id is None:
             return
     if where.only is not None:
-        ids: Iterator[int] = (
-            i for i in fulltext.candidate_ids(db.conn, expression, min_id=min_id) if i in where.only
-        )
+        ids: Iterator[int] = (i for i in _ids(db, expression, min_id) if i in where.only)
         if expression is None:  # walk the few chosen ids, not every article
             floor = -1 if min_id is None else min_id
             ids = iter(sorted((i for i in where.only if i >= floor), reverse=True))
     else:
-        ids = fulltext.candidate_ids(db.conn, expression, min_id=min_id)
+        ids = _ids(db, expression, min_id)
     while batch := list(islice(ids, BATCH)):
         yield batch

@@ -147,6 +147,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE sources ADD COLUMN feed_title text",
         ),
     ),
+    Migration(
+        5,
+        "a rule's newest matches (feeds, exports); the full-text index is SQLite's only",
+        ("CREATE INDEX matches_rule_time ON matches(rule, matched_at)",),
+    ),
 )
 
 # The workers' shared state (crawler/pg/cluster.py); times are the server's, timestamptz.
