@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_SUMMARY_CHARS = 20_000
 MAX_FALLBACK_TITLE_CHARS = 120
+MAX_OUTLET_CHARS = 200
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
 _BLOCK_TAGS = frozenset(
@@ -68,15 +69,19 @@ def parse_feed(
     fetched: datetime,
     content_type: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    outlets: bool = False,
 ) -> FeedResult:
     """Parse a feed body into articles; ParseError when the body is not a usable feed.
+
+    With ``outlets``, an item's RSS ``<source>`` (the publisher an aggregator took it
+    from) becomes its :attr:`~crawler.models.Article.outlet`.
 
     A valid feed with no items gives an empty list. A broken feed that still yields items
     gives them with a ``warning``; a broken one without items raises ParseError. No other
     exception escapes, whatever the bytes.
     """
     try:
-        return _parse_feed(body, source, url, fetched, content_type, max_bytes)
+        return _parse_feed(body, source, url, fetched, content_type, max_bytes, outlets)
     except ParseError:
         raise
     except Exception as exc:  # feedparser's handlers raise on some inputs instead of bozo
@@ -122,6 +127,7 @@ def _parse_feed(
     fetched: datetime,
     content_type: str | None,
     max_bytes: int,
+    outlets: bool = False,
 ) -> FeedResult:
     where = f"source {source!r} ({url})"
     safe = defuse_body(body, where=where, content_type=content_type, max_bytes=max_bytes)
@@ -147,7 +153,7 @@ def _parse_feed(
     if not parsed.entries:
         _refuse_itemless(parsed, where=where, root=safe.root, broken=broken)
     language = _language(feed.get("language"))
-    articles, skipped = _articles(parsed.entries, source, url, fetched, language)
+    articles, skipped = _articles(parsed.entries, source, url, fetched, language, outlets)
     notes = [f"feed is {broken}; parsed leniently"] if broken else []
     notes.extend(safe.notes)
     if skipped:
@@ -199,13 +205,20 @@ def _bozo_message(parsed: Any) -> str | None:
 
 
 def _articles(
-    entries: list[Any], source: str, base: str, fetched: datetime, language: str | None
+    entries: list[Any],
+    source: str,
+    base: str,
+    fetched: datetime,
+    language: str | None,
+    outlets: bool = False,
 ) -> tuple[list[Article], int]:
     """Articles from feedparser entries, first occurrence of each URL kept; and the skip count."""
     seen: dict[str, Article] = {}
     skipped = 0
     for entry in entries:
         article = _article(entry, source, base, fetched, language)
+        if article is not None and outlets:
+            article = _with_outlet(article, entry)
         if article is None:
             skipped += 1
         elif article.url not in seen:
@@ -236,6 +249,22 @@ def _article(
         language=_entry_language(entry) or feed_language,
         date_source="feed" if published else "fetched",
     )
+
+
+def _with_outlet(article: Article, entry: Any) -> Article:
+    """The article with its item's ``<source>`` as outlet, and the title without the
+    " - Outlet" an aggregator appends to it."""
+    source = entry.get("source")
+    name = html_to_text(source.get("title") or "") if isinstance(source, dict) else ""
+    name = " ".join(name.split())[:MAX_OUTLET_CHARS]
+    if not name:
+        return article
+    title = article.title
+    for dash in (" - ", " – ", " — "):
+        if title.endswith(dash + name) and len(title) > len(dash + name):
+            title = title[: -len(dash + name)].rstrip()
+            break
+    return replace(article, outlet=name, title=title)
 
 
 def _entry_url(link: str, guid: str, base: str) -> str | None:

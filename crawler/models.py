@@ -29,6 +29,9 @@ class Article:
     # Which date ``published`` came from: "page", "feed", "sitemap" or "fetched".
     date_source: str = "feed"
     links: tuple[str, ...] = field(default=())
+    # The publisher an aggregator (Google News) named for the item; None for an outlet's
+    # own feed or site, whose source is the outlet.
+    outlet: str | None = None
 
     @property
     def body(self) -> str:

@@ -20,6 +20,7 @@ Who writes each table (its owner) and where its SQL lives:
 ``notices``, ``digest_runs``              alerts/outbox/notices.py
 ``mutes``                                 alerts/outbox/mutes.py
 ``source_health``                         alerts/outbox/source_health.py
+``google_news_links``                     crawler/link_store.py
 ========================================  ==============================================
 
 The alerts tables are declared here too, although this package never reads them, so that
@@ -278,6 +279,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             fulltext.rebuild,
             # alerts/outbox/matches.py: a rule's newest matches (its feed, its export)
             "CREATE INDEX matches_rule_time ON matches(rule, matched_at)",
+        ),
+    ),
+    Migration(
+        6,
+        "articles' outlets (the publisher an aggregator named) and resolved Google News links",
+        (
+            # crawler/store.py
+            "ALTER TABLE articles ADD COLUMN outlet TEXT",
+            # crawler/link_store.py: one row per Google News article link ever seen.
+            """CREATE TABLE google_news_links (
+                link TEXT PRIMARY KEY,
+                resolved TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                tried TEXT,
+                next_try TEXT,
+                error TEXT
+            )""",
         ),
     ),
 )

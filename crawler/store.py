@@ -294,8 +294,8 @@ def _insert_article(
         published, date_source = article.fetched, "fetched"
     cursor = db.execute(
         "INSERT INTO articles (url, guid, source, title, summary, text, author, language, "
-        "published, date_source, fetched, matched, revision, fingerprint, text_fingerprint) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)",
+        "published, date_source, fetched, matched, revision, fingerprint, text_fingerprint, "
+        "outlet) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?)",
         [
             article.url,
             article.guid,
@@ -311,6 +311,7 @@ def _insert_article(
             revision,
             fingerprint,
             text_fingerprint,
+            article.outlet,
         ],
     )
     row_id = cursor.lastrowid
@@ -337,6 +338,7 @@ def article_from_row(row: dict[str, Any]) -> Article:
         author=row["author"],
         language=row["language"],
         date_source=row["date_source"] or "feed",
+        outlet=row.get("outlet"),  # absent from a file not upgraded yet (read-only)
     )
 
 
@@ -386,14 +388,20 @@ def new_articles_per_source(db: Database, since: datetime) -> dict[str, int]:
     return {row["source"]: row["n"] for row in db.query(sql, [to_iso(since)])}
 
 
-def story_outlets(db: Database, article_id: int) -> tuple[str, ...]:
-    """Other sources that carried the story of ``article_id``, in the order they did."""
+def story_outlets(db: Database, article_id: int) -> tuple[tuple[str, str | None], ...]:
+    """Other outlets that carried the story of ``article_id``, in the order they did.
+
+    Each is a (source, outlet) pair: ``outlet`` is the publisher an aggregator named (the
+    one to show), None for an outlet's own feed or site (shown by its source's title).
+    """
     sql = (
-        "SELECT a.source, min(a.id) AS first FROM articles me "
-        "JOIN articles a ON a.story_id = me.story_id AND a.source != me.source "
-        "WHERE me.id = ? AND me.story_id IS NOT NULL GROUP BY a.source ORDER BY first"
+        "SELECT a.source, a.outlet, min(a.id) AS first FROM articles me "
+        "JOIN articles a ON a.story_id = me.story_id "
+        "AND coalesce(a.outlet, a.source) != coalesce(me.outlet, me.source) "
+        "WHERE me.id = ? AND me.story_id IS NOT NULL "
+        "GROUP BY coalesce(a.outlet, a.source) ORDER BY first"
     )
-    return tuple(row["source"] for row in db.query(sql, [article_id]))
+    return tuple((row["source"], row["outlet"]) for row in db.query(sql, [article_id]))
 
 
 def prunable_articles(db: Database, cutoff: datetime, *, after: int, limit: int) -> list[int]:
@@ -451,6 +459,12 @@ class StoryMember:
     title: str
     url: str
     published: datetime | None
+    outlet: str | None = None  # the publisher an aggregator (Google News) named
+
+    @property
+    def outlet_name(self) -> str:
+        """Who published the article: the named publisher, else the source."""
+        return self.outlet or self.source
 
 
 def story_members(
@@ -459,13 +473,18 @@ def story_members(
     """The first ``per_story`` articles of each story, in the order they were stored."""
     found: dict[int, list[StoryMember]] = {}
     sql = (
-        "SELECT id, source, title, url, published FROM articles WHERE story_id = ? "
+        "SELECT id, source, title, url, published, outlet FROM articles WHERE story_id = ? "
         "ORDER BY id LIMIT ?"
     )
     for story_id in dict.fromkeys(story_ids):
         found[story_id] = [
             StoryMember(
-                row["id"], row["source"], row["title"] or "", row["url"], from_iso(row["published"])
+                row["id"],
+                row["source"],
+                row["title"] or "",
+                row["url"],
+                from_iso(row["published"]),
+                row["outlet"],
             )
             for row in db.query(sql, [story_id, per_story])
         ]
@@ -529,3 +548,29 @@ def articles_by_ids(
         row["id"]: StoredArticle(row["id"], article_from_row(row), row["story_id"])
         for row in db.query(sql, params)
     }
+
+
+def stored_urls(db: Database, urls: Iterable[str]) -> set[str]:
+    """Those of ``urls`` that some stored article has as its URL."""
+    wanted = list(dict.fromkeys(urls))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):  # below SQLite's limit on bound parameters
+        chunk = wanted[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT DISTINCT url FROM articles WHERE url IN ({marks})"
+        found.update(row["url"] for row in db.query(sql, chunk))
+    return found
+
+
+def relink_article(db: Database, old: str, new: str) -> bool:
+    """Give the article stored under ``old`` the URL ``new``, unless ``new`` is stored already.
+
+    An aggregator's item stored under the aggregator's link, because the publisher's URL
+    could not be found then, takes the publisher's URL once it is found, so the outlet's
+    own item dedupes against it. Returns whether a row changed.
+    """
+    with write_transaction(db):
+        if stored_urls(db, [new]):
+            return False
+        cursor = db.execute("UPDATE articles SET url = ? WHERE url = ?", [new, old])
+        return bool(cursor.rowcount)

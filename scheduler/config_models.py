@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
+from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
@@ -243,11 +244,92 @@ class SitemapSource(_SourceBase):
         return {"allow": self.allow, "deny": self.deny}
 
 
-SourceSettings = Annotated[RssSource | HtmlSource | SitemapSource, Field(discriminator="type")]
+def _google_news_query(value: str) -> str:
+    from crawler.google_news import MAX_QUERY_CHARS
+
+    query = " ".join(value.split())
+    if not query:
+        raise invalid("the query is empty", 'e.g. query = "Cambodia scam compound"')
+    if len(query) > MAX_QUERY_CHARS:
+        raise invalid(
+            f"the query is {len(query)} characters long (at most {MAX_QUERY_CHARS})",
+            "split it into several google-news sources",
+        )
+    return query
+
+
+def _google_news_language(value: str) -> str:
+    from crawler.google_news import LANGUAGES
+
+    if value in LANGUAGES:
+        return value
+    by_case = {code.lower(): code for code in LANGUAGES}
+    close = by_case.get(value.lower()) or next(iter(get_close_matches(value, LANGUAGES, n=1)), None)
+    hint = f'did you mean "{close}"?' if close else None
+    known = ", ".join(LANGUAGES)
+    raise invalid(f"unknown Google News language {value!r} (expected one of: {known})", hint)
+
+
+def _google_news_region(value: str) -> str:
+    from crawler.google_news import check_region
+
+    problem = check_region(value)
+    if problem:
+        raise invalid(f"invalid region {value!r}", problem)
+    return value
+
+
+class GoogleNewsSource(_SourceBase):
+    """A Google News search feed; its address is built from query, language and region."""
+
+    type: Literal["google-news"] = "google-news"
+    query: Annotated[str, AfterValidator(_google_news_query)]
+    language: Annotated[str, AfterValidator(_google_news_language)]
+    region: Annotated[str, AfterValidator(_google_news_region)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _build_url(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if "url" in data:  # reported by _no_url, with whatever else is wrong
+            return {**data, "url": _GIVEN_URL}
+        from crawler.google_news import LANGUAGES, check_region, search_feed_url
+
+        query, language, region = (data.get(key) for key in ("query", "language", "region"))
+        url = "https://news.google.com/rss/search"  # replaced below when the keys are usable
+        if (
+            isinstance(query, str)
+            and language in LANGUAGES
+            and isinstance(region, str)
+            and check_region(region) is None
+        ):
+            url = search_feed_url(" ".join(query.split()), language, region)
+        return {**data, "url": url}
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _no_url(cls, value: Any) -> Any:
+        if value is _GIVEN_URL:
+            raise invalid(
+                "not used by google-news sources: the feed's address is built from query,"
+                " language and region",
+                'remove url, or use type = "rss" for a feed address of your own',
+            )
+        return value
+
+
+_GIVEN_URL = object()  # a google-news table that has a url key
+
+
+SourceSettings = Annotated[
+    RssSource | HtmlSource | SitemapSource | GoogleNewsSource, Field(discriminator="type")
+]
 SOURCE_TYPES: dict[str, type[_SourceBase]] = {
     "rss": RssSource,
     "html": HtmlSource,
     "sitemap": SitemapSource,
+    "google-news": GoogleNewsSource,
 }
 
 

@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.crawlkit",
     "tests.browser",
     "tests.pgkit",
+    "tests.googlenews",
 ]
 
 

@@ -219,12 +219,12 @@ PROBLEMS = [
     (
         '[sources.asia-wire]\ntype = "atom"\nurl = "https://x.org/f"',
         "sources.asia-wire.type",
-        "unknown source type 'atom' (expected one of: rss, html, sitemap)",
+        "unknown source type 'atom' (expected one of: rss, html, sitemap, google-news)",
     ),
     (
         '[sources.k2]\nurl = "https://x.org/f"',
         "sources.k2.type",
-        "required key is missing (expected one of: rss, html, sitemap)",
+        "required key is missing (expected one of: rss, html, sitemap, google-news)",
     ),
     (
         '[sources.k2]\ntype = "rss"\nurl = "ftp://x.org/feed"',

@@ -58,7 +58,7 @@ TABLES = {
 # Tables later schema versions added: empty after the upgrade.
 # The search index (migration 5): the FTS5 table and its shadow tables.
 SEARCH_TABLES = {"articles_fts", "articles_fts_data", "articles_fts_idx", "articles_fts_config"}
-ADDED_TABLES = {"story_briefs"} | SEARCH_TABLES
+ADDED_TABLES = {"story_briefs", "google_news_links"} | SEARCH_TABLES
 RAID_COPY = (
     "Police raided a suspected online scam compound in Sihanoukville on Friday, freeing "
     "more than two hundred workers from several countries who said they had been lured "
@@ -324,4 +324,24 @@ def test_schema_first_release_outbox_gains_the_later_columns(tmp_path):
     (row,) = db.query("SELECT classified FROM outbox")
     assert row["classified"] == 0
     assert set(db.table_names()) == TABLES | ADDED_TABLES
+    db.close()
+
+
+def test_schema_upgraded_release_articles_have_no_outlet_and_take_new_ones(tmp_path):
+    path = release_copy(tmp_path)
+    db = open_database(path)
+    assert {row["outlet"] for row in db.query("SELECT outlet FROM articles")} == {None}
+    item = Article(
+        url="https://www.khmertimeskh.com/501/raid",
+        source="gnews-en",
+        title="Raid in Bavet",
+        summary="",
+        published=WRITTEN,
+        fetched=WRITTEN,
+        guid="CBMiXYZ",
+        outlet="Khmer Times",
+    )
+    (new_id,) = store_articles(db, [item])
+    (row,) = db.query("SELECT outlet FROM articles WHERE id = ?", [new_id])
+    assert row["outlet"] == "Khmer Times"
     db.close()

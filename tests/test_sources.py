@@ -27,5 +27,7 @@ def test_html_and_sitemap_sources_share_one_crawl():
 
 
 def test_unknown_type_names_the_known_kinds():
-    with pytest.raises(KeyError, match="no source kind 'atom' \\(known: html, rss, sitemap\\)"):
+    with pytest.raises(
+        KeyError, match="no source kind 'atom' \\(known: google-news, html, rss, sitemap\\)"
+    ):
         source_kind("atom")

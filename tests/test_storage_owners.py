@@ -22,6 +22,7 @@ CRAWLER_TABLES = {
     "story_bands",
     "story_briefs",
     "story_meta",
+    "google_news_links",
 }
 ALERT_TABLES = {"matches", "outbox", "notices", "digest_runs", "mutes", "source_health"}
 # Only PostgreSQL has them: the state the workers share.
@@ -31,6 +32,7 @@ STORE_MODULES = {
     "crawler/schema.py": CRAWLER_TABLES | ALERT_TABLES,  # declares them all
     "crawler/store.py": {"sources", "articles"},
     "crawler/fulltext.py": {"articles_fts"},  # the search index, kept in step by store.py
+    "crawler/link_store.py": {"google_news_links"},
     "crawler/story_store.py": {
         "stories",
         "story_signatures",

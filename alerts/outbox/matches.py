@@ -76,7 +76,7 @@ def list_stories(
     params.append(limit)
     sql = f"""
         SELECT a.story_id AS id, min(a.fetched) AS first_seen, max(a.fetched) AS last_seen,
-               count(*) AS articles, group_concat(DISTINCT a.source) AS outlets,
+               count(*) AS articles, group_concat(DISTINCT coalesce(a.outlet, a.source)) AS outlets,
                (SELECT title FROM articles f WHERE f.story_id = a.story_id ORDER BY f.id LIMIT 1)
                    AS title,
                (SELECT group_concat(DISTINCT m.rule) FROM matches m
@@ -141,6 +141,7 @@ class MatchedArticle:
     story_id: int | None
     body: str  # the text the rule matched: full text, else the summary
     fetched: datetime | None = None
+    outlet: str | None = None  # the publisher an aggregator (Google News) named
 
     def usable_hits(self) -> list[Hit]:
         """The hits that still point into the stored text (retention may have blanked it);
@@ -149,6 +150,11 @@ class MatchedArticle:
         hits = [h for h in self.hits if h.field in sizes and h.end <= sizes[h.field]]
         in_body = [h for h in hits if h.field == "body"]
         return in_body or hits
+
+    @property
+    def outlet_name(self) -> str:
+        """Who published the article: the named publisher, else the source."""
+        return self.outlet or self.source
 
     @property
     def cursor(self) -> str:
@@ -180,7 +186,7 @@ def recent_matches(
             params += [stamp, int(number)]
     sql = (
         "SELECT m.id, m.rule, m.matched_at, m.hits, a.id AS article_id, a.source, a.title, "
-        "a.url, a.language, a.published, a.fetched, a.story_id, "
+        "a.url, a.language, a.published, a.fetched, a.story_id, a.outlet, "
         "coalesce(nullif(a.text, ''), a.summary) AS body "
         "FROM matches m JOIN articles a ON a.id = m.article_id "
         f"WHERE {' AND '.join(clauses) or '1'} ORDER BY m.matched_at DESC, m.id DESC LIMIT ?"
@@ -205,6 +211,7 @@ def recent_matches(
                 story_id=row["story_id"],
                 body=row["body"] or "",
                 fetched=from_iso(row["fetched"]),
+                outlet=row["outlet"],
             )
         )
     return found

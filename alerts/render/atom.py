@@ -89,18 +89,23 @@ def feed_entries(db: Database, rule: str | None, *, limit: int = ENTRIES) -> lis
                 newest=newest,
                 first_matched=min(m.matched_at for m in group),
                 rules=tuple(sorted({m.rule for m in group})),
-                outlets=_other_outlets(stored, newest.source),
+                outlets=_other_outlets(stored, newest.outlet_name),
             )
         )
     return entries
 
 
-def _other_outlets(members: Sequence[StoryMember], source: str) -> tuple[StoryMember, ...]:
+def _other_outlets(members: Sequence[StoryMember], outlet: str) -> tuple[StoryMember, ...]:
     first: dict[str, StoryMember] = {}
     for member in members:
-        if member.source != source:
-            first.setdefault(member.source, member)
+        if member.outlet_name != outlet:
+            first.setdefault(member.outlet_name, member)
     return tuple(first.values())
+
+
+def _outlet(item: MatchedArticle | StoryMember, titles: dict[str, str]) -> str:
+    """Who published ``item``: the publisher an aggregator named, else its source's title."""
+    return item.outlet or titles.get(item.source, item.source)
 
 
 def _web_url(url: str | None) -> str | None:
@@ -137,7 +142,7 @@ def _summary(entry: FeedEntry, titles: dict[str, str]) -> str:
             if (url := _web_url(m.url))
             else name
             for m in entry.outlets
-            for name in [html.escape(titles.get(m.source, m.source))]
+            for name in [html.escape(_outlet(m, titles))]
         )
         parts.append(f"<p>Also reported by: {links}</p>")
     return "".join(parts) or html.escape(match.title)
@@ -182,11 +187,11 @@ def render_feed(
             add(item, "link", rel="alternate", type="text/html", href=link)
         for member in entry.outlets:
             if related := _web_url(member.url):
-                name = titles.get(member.source, member.source)
+                name = _outlet(member, titles)
                 add(item, "link", rel="related", type="text/html", href=related, title=name)
         add(item, "updated", _stamp(match.matched_at))
         add(item, "published", _stamp(entry.first_matched))
-        add(add(item, "author"), "name", titles.get(match.source, match.source))
+        add(add(item, "author"), "name", _outlet(match, titles))
         for rule in entry.rules:
             add(item, "category", term=rule)
         summary = _summary(entry, titles)

@@ -29,15 +29,17 @@ def build_alert(db: Database, delivery: Delivery) -> Alert | None:
     # The message shows the headline itself: snippets come from the text only.
     snippets = tuple(make_snippets(document_for(article), hits, fields=("body",)))
     outlets = story_outlets(db, delivery.article_id)
-    titles = source_titles(db, [article.source, *outlets])
+    titles = source_titles(db, [article.source, *(source for source, _ in outlets)])
+    # An aggregated item (Google News) is shown by the publisher it names, not the search.
+    also = (outlet or titles[source] for source, outlet in outlets)
     return Alert(
         key=delivery.key,
         rule=delivery.rule,
         article=article,
         snippets=snippets,
-        also_reported_by=tuple(titles[name] for name in outlets),
+        also_reported_by=tuple(dict.fromkeys(also)),
         id=alert_id(delivery.id),
-        source_title=titles[article.source],
+        source_title=article.outlet or titles[article.source],
     )
 
 

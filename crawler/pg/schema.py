@@ -152,6 +152,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         "a rule's newest matches (feeds, exports); the full-text index is SQLite's only",
         ("CREATE INDEX matches_rule_time ON matches(rule, matched_at)",),
     ),
+    Migration(
+        6,
+        "articles' outlets (the publisher an aggregator named) and resolved Google News links",
+        (
+            "ALTER TABLE articles ADD COLUMN outlet text",
+            """CREATE TABLE google_news_links (
+                link text PRIMARY KEY, resolved text,
+                attempts integer NOT NULL DEFAULT 0,
+                tried text, next_try text, error text
+            )""",
+        ),
+    ),
 )
 
 # The workers' shared state (crawler/pg/cluster.py); times are the server's, timestamptz.
@@ -200,6 +212,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "digest_runs": ("rule", "channel"),
     "mutes": ("kind", "name"),
     "source_health": ("source",),
+    "google_news_links": ("link",),
 }
 # Tables whose id column is an identity: its sequence must follow copied ids.
 IDENTITY_TABLES = ("articles", "stories", "matches", "outbox", "notices")

@@ -6,6 +6,8 @@ type       module                                 crawl
 rss        :mod:`crawler.sources.rss`             feeds, one crawl per batch
 html       :mod:`crawler.sources.html`            web sites, one crawl per batch
 sitemap    :mod:`crawler.sources.sitemap`         web sites (shared with html)
+google-    :mod:`crawler.sources.google_news`     feeds (shared with rss), then
+news                                              its links resolved
 =========  =====================================  ==============================
 
 To add a kind: write ``crawler/sources/<kind>.py`` with a subclass of
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from crawler.sources.base import Crawl, Harvest, PollContext, SourceKind
+from crawler.sources.google_news import GoogleNewsKind
 from crawler.sources.html import HtmlKind
 from crawler.sources.rss import RssKind
 from crawler.sources.sitemap import SitemapKind
@@ -27,7 +30,7 @@ from crawler.sources.sitemap import SitemapKind
 __all__ = ["SOURCE_KINDS", "Crawl", "Harvest", "PollContext", "SourceKind", "source_kind"]
 
 SOURCE_KINDS: Mapping[str, SourceKind] = {
-    kind.type: kind for kind in (RssKind(), HtmlKind(), SitemapKind())
+    kind.type: kind for kind in (RssKind(), HtmlKind(), SitemapKind(), GoogleNewsKind())
 }
 
 

@@ -8,8 +8,9 @@ downloading. The pages
 of the new items of ``full_text`` feeds are fetched in one more crawl
 (:func:`crawler.web.fetch_full_texts`) once every feed is in, before those are stored.
 
-A kind built on rss (a Google News search feed, say) subclasses :class:`RssKind` and
-overrides :meth:`~RssKind.request`, :meth:`~RssKind.parse` or :meth:`~RssKind.item_pages`.
+A kind built on rss (:mod:`crawler.sources.google_news`) subclasses :class:`RssKind` and
+overrides :meth:`~RssKind.request`, :meth:`~RssKind.parse`, :meth:`~RssKind.settle` or
+:meth:`~RssKind.item_pages`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ from crawler.web import Claims, FullTextResult, fetch_full_texts, new_articles, 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A parsed feed once its kind has settled its items (see :meth:`RssKind.settle`)."""
+
+    feed: FeedResult
+    deferred: int = 0  # items left out, for a later poll to take
+    known: int = 0  # items left out because they are stored already; still counted as found
+    notes: tuple[str, ...] = ()  # what the source's summary line should warn about
+
+
 @dataclass
 class _Staged:
     """A feed between parsing and storing (full text is fetched in between)."""
@@ -40,7 +51,8 @@ class _Staged:
     kind: RssKind
     harvest: Harvest
     pages: list[Article] = field(default_factory=list)  # new items whose pages are wanted
-    deferred: int = 0  # new items left for a later poll
+    deferred: int = 0  # new items left for a later poll (max_articles)
+    held: int = 0  # items the kind left for a later poll (its notes say why)
     etag: str | None = None  # the response's validators, kept unless items were deferred
     last_modified: str | None = None
 
@@ -48,7 +60,7 @@ class _Staged:
         """The feed could not be read: nothing of it is stored."""
         self.harvest.failure = failure
         self.harvest.articles, self.harvest.found, self.harvest.notes = [], 0, []
-        self.pages, self.deferred = [], 0
+        self.pages, self.deferred, self.held = [], 0, 0
 
     def finish(self) -> Harvest:
         """The harvest, with its validators and notes settled."""
@@ -57,7 +69,7 @@ class _Staged:
             harvest.notes.append(
                 f"{self.deferred} new item(s) left for the next poll (max_articles)"
             )
-        elif harvest.failure is None:
+        if not (self.deferred or self.held) and harvest.failure is None:
             # Items left for later must be read again: without validators the next poll
             # is not answered "304 Not Modified".
             harvest.etag, harvest.last_modified = self.etag, self.last_modified
@@ -130,7 +142,7 @@ class FeedCrawl(Crawl):
             feed = await asyncio.to_thread(
                 kind.parse, source, result, fetched=now, max_bytes=context.max_bytes
             )
-            _select_items(context, staged, feed)
+            _select_items(context, staged, await kind.settle(context, source, feed))
         except ParseError as exc:
             staged.fail(exc)
         except Exception as exc:  # noqa: BLE001 - a crash reading this feed is its failure only
@@ -165,14 +177,16 @@ class FeedCrawl(Crawl):
                 item.harvest.retry_after = text.retry_after
 
 
-def _select_items(context: PollContext, staged: _Staged, feed: FeedResult) -> None:
+def _select_items(context: PollContext, staged: _Staged, settled: Settled) -> None:
     """Apply ``max_articles`` and pick the items whose pages ``full_text`` wants."""
-    source, harvest = staged.harvest.source, staged.harvest
+    source, harvest, feed = staged.harvest.source, staged.harvest, settled.feed
     harvest.title = feed.title
-    harvest.found = len(feed.articles)
+    harvest.found = len(feed.articles) + settled.known
     harvest.articles = feed.articles
     if feed.warning:
         harvest.notes.append(feed.warning)
+    harvest.notes.extend(settled.notes)
+    staged.held = settled.deferred
     if not (source.full_text or source.max_articles):
         return
     fresh = new_articles(context.db, feed.articles)
@@ -209,6 +223,15 @@ class RssKind(SourceKind):
             content_type=result.content_type,
             max_bytes=max_bytes,
         )
+
+    async def settle(self, context: PollContext, source: Source, feed: FeedResult) -> Settled:
+        """The parsed items as they are to be stored; runs in the event loop, may fetch.
+
+        A feed's items are its own: they are kept as parsed. A kind whose links point
+        somewhere else first (an aggregator's redirects) replaces them here, before
+        ``max_articles`` and ``full_text`` look at the items.
+        """
+        return Settled(feed)
 
     def item_pages(
         self, source: Source, items: Sequence[Article], claim: Callable[[str], bool]

@@ -58,10 +58,10 @@ def list_stories(
         lead = entry.lead
         doc = Document(lead.title, lead.body, lead.source, lead.url, lead.language)
         entry.snippets = make_snippets(doc, lead.usable_hits(), limit=2)
-        seen = {lead.source}
+        seen = {lead.outlet_name}
         for member in members.get(lead.story_id or -1, []):
-            if member.source not in seen:
-                seen.add(member.source)
+            if member.outlet_name not in seen:
+                seen.add(member.outlet_name)
                 entry.others.append(member)
     names = {e.lead.source for e in entries.values()}
     names |= {o.source for e in entries.values() for o in e.others}
