@@ -14,6 +14,7 @@ from pydantic_core import PydanticUndefined
 from alerts.render.formats import FORMATS
 from crawler.durations import format_duration, format_size
 from scheduler.config import (
+    GoogleNewsSource,
     HtmlSource,
     RssSource,
     RuleSettings,
@@ -28,7 +29,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 MODELS: dict[str, list[type[BaseModel]]] = {
     "service.": [ServiceSettings],
     "web.": [WebSettings],
-    "sources.<name>.": [RssSource, HtmlSource, SitemapSource],
+    "sources.<name>.": [RssSource, HtmlSource, SitemapSource, GoogleNewsSource],
     "rules.<name>.": [RuleSettings],
     "channels.<name>.": list(CHANNEL_TYPES.values()),
 }
