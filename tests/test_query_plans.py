@@ -27,6 +27,7 @@ from alerts.routing import match_pending
 from alerts.rules.matcher import Matcher
 from alerts.rules.rule import Rule
 from crawler.db import Database, utcnow
+from crawler.link_store import load_links, record_failure, record_resolved
 from crawler.models import Article
 from crawler.retention import prune
 from crawler.store import (
@@ -34,8 +35,10 @@ from crawler.store import (
     load_source_state,
     new_articles_per_source,
     record_poll,
+    relink_article,
     source_states,
     store_articles,
+    stored_urls,
     story_outlets,
     sync_sources,
 )
@@ -43,7 +46,16 @@ from crawler.stories import StoryIndex
 from tests.peers import free_port
 
 # Tables whose size grows with the archive: reading one whole is a cost per article.
-LARGE = {"articles", "matches", "outbox", "notices", "stories", "story_signatures", "story_bands"}
+LARGE = {
+    "articles",
+    "matches",
+    "outbox",
+    "notices",
+    "stories",
+    "story_signatures",
+    "story_bands",
+    "google_news_links",
+}
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 RAID = (
     "Police raided a suspected online scam compound in {place} on {day}, freeing more than "
@@ -152,6 +164,13 @@ def run_paths(db: Database, tmp_path) -> list[str]:
         copy = article(50, "pp", text_of=3)
         store_articles(db, [*fresh, revised, copy], stories)
         record_poll(db, "kt", status=200, error=None, new_items=7, when=now)
+        # a Google News poll: its links' state, resolved or not, the stored ones relinked
+        google = [f"https://news.google.com/rss/articles/CBMi{n}?oc=5" for n in range(3)]
+        load_links(db, google)
+        record_resolved(db, google[0], "https://kt.example.org/60", now)
+        record_failure(db, google[1], "HTTP 429", now, now + timedelta(hours=1))
+        relink_article(db, "https://kt.example.org/41", "https://kt.example.org/41b")
+        stored_urls(db, ["https://kt.example.org/41b", "https://kt.example.org/60"])
         record_poll(db, "pp", status=500, error="HTTP 500", when=now)
         # match
         match_pending(db, matcher, routes)
