@@ -409,3 +409,16 @@ def test_google_news_outlets_name_the_story_members(db):
     assert story.outlets == ("Phnom Penh Post", "VOD English", "khmertimes")
     members = story_members(db, [story.id])[story.id]
     assert [m.outlet_name for m in members] == ["Phnom Penh Post", "khmertimes", "VOD English"]
+
+
+def test_google_news_two_items_of_one_article_store_it_once(
+    loop_thread, crawls, db, google_news, trap
+):
+    google_news.stories = [
+        Story("Police raid scam compound in Bavet", "Khmer Times", KT_URL),
+        Story("Bavet raid: 200 freed", "Khmer Times", KT_URL + "?utm_source=gn"),
+    ]
+    polls = poll(loop_thread, crawls, db, google_news, gnews_source())
+    assert polls["gnews-en"].new == 1
+    assert articles(db)[KT_URL]["title"] == "Police raid scam compound in Bavet"
+    assert trap.targets == []

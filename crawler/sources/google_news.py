@@ -96,11 +96,13 @@ class GoogleNewsKind(RssKind):
         failed = self._record(context, source, found, known, now)
         resolved = {link: state.resolved for link, state in known.items() if state.resolved}
         resolved.update((link, r.url) for link, r in found.items() if r.url)
-        articles = [
-            _publisher(article, resolved.get(article.url))
-            for article in feed.articles
-            if article.url not in wait
-        ]
+        # Two items may name one article (Google lists some stories twice): keep the first.
+        by_url: dict[str, Article] = {}
+        for article in feed.articles:
+            if article.url not in wait:
+                item = _publisher(article, resolved.get(article.url))
+                by_url.setdefault(item.url, item)
+        articles = list(by_url.values())
         stored = stored_urls(context.db, [a.url for a in articles])
         fresh = [a for a in articles if a.url not in stored]
         notes = []
