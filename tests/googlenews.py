@@ -63,6 +63,8 @@ class Story:
     signature: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     timestamp: str = "1764633600"
     page_status: int = 200  # the article page's status; 200 serves the signature
+    signed_page: bool = True  # False: the page lacks data-n-a-sg / data-n-a-ts
+    page_delay: float = 0.0  # seconds before the article page is answered
     resolvable: bool = True  # False: batchexecute answers without a URL for it
 
 
@@ -82,6 +84,8 @@ class GoogleNews:
         self.extra: dict[str, tuple[str, bytes]] = {}  # path -> (content type, body)
         self.batch_status = 200
         self.chunked = False  # answer batchexecute with length-prefixed chunks
+        self.batch_html = False  # answer batchexecute with an HTML page (a "sorry" page)
+        self.closing = threading.Event()
         self.requests: list[Seen] = []
         self.lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -126,8 +130,12 @@ class GoogleNews:
         story = self._story(article)
         if story is None:
             return 404, b"<html><body>Not found</body></html>"
+        if story.page_delay:
+            self.closing.wait(story.page_delay)
         if story.page_status != 200:
             return story.page_status, b"<html><body>Error</body></html>"
+        if not story.signed_page:
+            return 200, b"<html><body><c-wiz><div jscontroller='x'></div></c-wiz></body></html>"
         page = (
             "<!doctype html><html><head><title>Google News</title></head><body>"
             '<c-wiz jsrenderer="x"><div jscontroller="aLI87" '
@@ -139,6 +147,8 @@ class GoogleNews:
     def batch(self, form: str) -> tuple[int, bytes]:
         if self.batch_status != 200:
             return self.batch_status, b"Too many requests"
+        if self.batch_html:
+            return 200, b"<html><body>Our systems have detected unusual traffic</body></html>"
         (envelopes,) = json.loads(parse_qs(form)["f.req"][0])
         rows: list[list[object]] = []
         for rpc, inner, _, number in envelopes:
@@ -169,6 +179,7 @@ class GoogleNews:
         self._thread.start()
 
     def stop(self) -> None:
+        self.closing.set()
         self._server.shutdown()
         self._server.server_close()
 

@@ -422,3 +422,32 @@ def test_google_news_two_items_of_one_article_store_it_once(
     assert polls["gnews-en"].new == 1
     assert articles(db)[KT_URL]["title"] == "Police raid scam compound in Bavet"
     assert trap.targets == []
+
+
+def test_google_news_unexpected_answers_and_timeouts_keep_the_items(
+    loop_thread, db, google_news, trap
+):
+    from crawler.fetch import CrawlManager
+    from tests.crawlkit import fetch_settings
+
+    unsigned = Story("Scam compound workers freed in Poipet", "VOD English", VOD_URL)
+    unsigned.signed_page = False
+    slow = Story("Rescued workers return home", "Phnom Penh Post", PPP_URL)
+    slow.page_delay = 3.0
+    fine = Story("Police raid scam compound in Bavet", "Khmer Times", KT_URL)
+    google_news.stories = [unsigned, slow, fine]
+    google_news.batch_html = True
+    crawls = CrawlManager(fetch_settings(timeout=1, retries=0))
+    try:
+        polls = poll(loop_thread, crawls, db, google_news, gnews_source())
+    finally:
+        loop_thread.run(crawls.aclose())
+    assert polls["gnews-en"].new == 3 and polls["gnews-en"].failure is None
+    errors = {r["link"]: r["error"] for r in db.query("SELECT link, error FROM google_news_links")}
+    assert errors == {
+        google_news.link(unsigned): "the article page has no data-n-a-sg/data-n-a-ts attributes",
+        google_news.link(slow): "article page: timed out",
+        google_news.link(fine): "batchexecute: not a batchexecute answer (Expecting value)",
+    }
+    assert set(articles(db)) == {google_news.link(s) for s in google_news.stories}
+    assert trap.targets == []
