@@ -68,7 +68,8 @@ def discover(config: Config, address: str) -> Discovery:
 
 
 def try_sources(config: Config) -> dict[str, Trial]:
-    """Fetch every enabled rss and sitemap source once, as a poll would, storing nothing.
+    """Fetch every enabled rss, google-news and sitemap source once, as a poll would, storing
+    nothing (a google-news source: its search feed, not the links of its items).
 
     ``newswatch check --fetch``: a source whose ``url`` is a web page advertising feeds gets
     a problem naming them. (html sources are listing pages; any page reads as one.)
@@ -76,7 +77,7 @@ def try_sources(config: Config) -> dict[str, Trial]:
     wanted: dict[str, tuple[str, Kind]] = {
         name: (s.url, "sitemap" if s.type == "sitemap" else "rss")
         for name, s in config.sources.items()
-        if s.enabled and s.type in ("rss", "sitemap")
+        if s.enabled and s.type in ("rss", "google-news", "sitemap")
     }
 
     async def fetch_all() -> dict[str, Trial]:
