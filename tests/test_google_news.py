@@ -22,6 +22,7 @@ from crawler.models import Source
 from crawler.poll import PollContext, SourcePoll, poll_batch
 from crawler.sources import SOURCE_KINDS, SourceKind
 from crawler.sources.google_news import MAX_LOOKUPS, GoogleNewsKind
+from crawler.store import sync_sources
 from scheduler.config import load_config
 from tests.clirunner import ROOT, cli_env, config_problems, write_config, write_config_text
 from tests.googlenews import GoogleNews, Story, Trap, old_style_id
@@ -53,6 +54,7 @@ def kinds(server: GoogleNews) -> Mapping[str, SourceKind]:
 
 
 def poll(loop_thread, crawls, db, server: GoogleNews, *sources: Source) -> dict[str, SourcePoll]:
+    sync_sources(db, [(s.name, s.type, s.url) for s in sources])
     context = PollContext(
         db=db, crawls=crawls, interval_of=lambda _: timedelta(minutes=15), kinds=kinds(server)
     )
@@ -450,4 +452,21 @@ def test_google_news_unexpected_answers_and_timeouts_keep_the_items(
         google_news.link(fine): "batchexecute: not a batchexecute answer (Expecting value)",
     }
     assert set(articles(db)) == {google_news.link(s) for s in google_news.stories}
+    assert trap.targets == []
+
+
+def test_google_news_refusal_stops_the_lookups_of_the_poll(
+    loop_thread, crawls, db, google_news, trap
+):
+    google_news.stories = [Story(f"Story {n}", "Khmer Times", f"{KT_URL}{n}") for n in range(6)]
+    google_news.stories[0].page_status = 429
+    polls = poll(loop_thread, crawls, db, google_news, gnews_source())
+    assert polls["gnews-en"].new == 6  # every item kept, with its Google link
+    # Google asked to back off: at most the request already under way follows the 429.
+    assert len(google_news.seen("/rss/articles/")) <= 2
+    assert google_news.seen(protocol.BATCHEXECUTE_PATH) == []
+    errors = [r["error"] for r in db.query("SELECT error FROM google_news_links ORDER BY link")]
+    assert "article page: HTTP 429" in errors
+    unsent = "article page: not sent: Google answered HTTP 429 to an earlier request"
+    assert errors.count(unsent) >= 4
     assert trap.targets == []

@@ -10,7 +10,7 @@ links, and two for the others: the article page at Google, then a POST to its ba
 endpoint (one POST for every link of a poll, in chunks). Each link is resolved once ever
 (:mod:`crawler.link_store`); at most :data:`MAX_LOOKUPS` links per source and poll, the
 rest waiting for the next poll, so a new search feed does not send Google a hundred
-requests at once. A link that cannot be resolved is not lost: its item is stored with the
+requests at once. Requests go one at a time, and a 403 or 429 ends them for the poll. A link that cannot be resolved is not lost: its item is stored with the
 Google link, the failure is logged, and a later poll tries again (with a back-off, at most
 :data:`MAX_ATTEMPTS` times); if it then succeeds, the stored article takes the
 publisher's URL.
@@ -239,15 +239,21 @@ def _publisher(article: Article, url: str | None) -> Article:
 
 async def _send(crawls: CrawlManager, lookups: list[Lookup]) -> dict[str, Answer]:
     """Send ``lookups`` in one crawl; every lookup gets an answer."""
-    from crawler.spiders.lookup import Answer, LookupSpider
+    from crawler.spiders.lookup import BACK_OFF_STATUSES, Answer, LookupSpider
 
     answers: dict[str, Answer] = {}
     if lookups:
         await crawls.crawl(
             LookupSpider, lookups=list(lookups), collect=lambda a: answers.setdefault(a.key, a)
         )
+    refused = next((a for a in answers.values() if a.status in BACK_OFF_STATUSES), None)
+    unsent = (
+        f"not sent: Google answered HTTP {refused.status} to an earlier request"
+        if refused
+        else "no answer (crawl ended)"
+    )
     return {
-        lookup.key: answers.get(lookup.key) or Answer(lookup.key, error="no answer (crawl ended)")
+        lookup.key: answers.get(lookup.key) or Answer(lookup.key, error=unsent)
         for lookup in lookups
     }
 
