@@ -10,10 +10,12 @@ links, and two for the others: the article page at Google, then a POST to its ba
 endpoint (one POST for every link of a poll, in chunks). Each link is resolved once ever
 (:mod:`crawler.link_store`); at most :data:`MAX_LOOKUPS` links per source and poll, the
 rest waiting for the next poll, so a new search feed does not send Google a hundred
-requests at once. Requests go one at a time, and a 403 or 429 ends them for the poll. A link that cannot be resolved is not lost: its item is stored with the
-Google link, the failure is logged, and a later poll tries again (with a back-off, at most
-:data:`MAX_ATTEMPTS` times); if it then succeeds, the stored article takes the
-publisher's URL.
+requests at once. Requests go one at a time, and a 403 or 429 ends them for the poll.
+
+A link that cannot be resolved is not lost: its item is stored with the Google link, the
+failure is logged, and a later poll tries again (with a back-off, at most
+:data:`MAX_ATTEMPTS` times); if it then succeeds, the stored article takes the publisher's
+URL.
 """
 
 from __future__ import annotations
