@@ -388,18 +388,29 @@ def new_articles_per_source(db: Database, since: datetime) -> dict[str, int]:
     return {row["source"]: row["n"] for row in db.query(sql, [to_iso(since)])}
 
 
+def outlet_column(db: Database, alias: str = "") -> str:
+    """``articles.outlet`` for a SELECT list, or NULL in a file an older release wrote and no
+    one upgraded (opened read-only: a copy searched or browsed on a laptop)."""
+    if not is_postgres(db):
+        columns = {row[1] for row in db.execute("PRAGMA table_info(articles)").fetchall()}
+        if "outlet" not in columns:
+            return "NULL"
+    return f"{alias}outlet"
+
+
 def story_outlets(db: Database, article_id: int) -> tuple[tuple[str, str | None], ...]:
     """Other outlets that carried the story of ``article_id``, in the order they did.
 
     Each is a (source, outlet) pair: ``outlet`` is the publisher an aggregator named (the
     one to show), None for an outlet's own feed or site (shown by its source's title).
     """
+    theirs, mine = outlet_column(db, "a."), outlet_column(db, "me.")
     sql = (
-        "SELECT a.source, a.outlet, min(a.id) AS first FROM articles me "
+        f"SELECT a.source, {theirs} AS outlet, min(a.id) AS first FROM articles me "
         "JOIN articles a ON a.story_id = me.story_id "
-        "AND coalesce(a.outlet, a.source) != coalesce(me.outlet, me.source) "
+        f"AND coalesce({theirs}, a.source) != coalesce({mine}, me.source) "
         "WHERE me.id = ? AND me.story_id IS NOT NULL "
-        "GROUP BY coalesce(a.outlet, a.source) ORDER BY first"
+        f"GROUP BY coalesce({theirs}, a.source) ORDER BY first"
     )
     return tuple((row["source"], row["outlet"]) for row in db.query(sql, [article_id]))
 
@@ -473,8 +484,8 @@ def story_members(
     """The first ``per_story`` articles of each story, in the order they were stored."""
     found: dict[int, list[StoryMember]] = {}
     sql = (
-        "SELECT id, source, title, url, published, outlet FROM articles WHERE story_id = ? "
-        "ORDER BY id LIMIT ?"
+        f"SELECT id, source, title, url, published, {outlet_column(db)} AS outlet "
+        "FROM articles WHERE story_id = ? ORDER BY id LIMIT ?"
     )
     for story_id in dict.fromkeys(story_ids):
         found[story_id] = [

@@ -105,13 +105,20 @@ def export_matches(
                     hits=tuple(dict.fromkeys(hit.term for hit in match.hits)),
                     rule=match.rule,
                     matched_at=match.matched_at,
-                    other_outlets=story_outlets(db, match.article_id),
+                    other_outlets=_outlet_names(db, match.article_id),
                 )
             )
         if len(batch) < size:
             break
         before = batch[-1].cursor
     return records
+
+
+def _outlet_names(db: Database, article_id: int) -> tuple[str, ...]:
+    """The other outlets of an article's story: the publisher an aggregator named, else the
+    source."""
+    pairs = story_outlets(db, article_id)
+    return tuple(dict.fromkeys(outlet or source for source, outlet in pairs))
 
 
 def _record(found: Found, *, outlets: tuple[str, ...] = ()) -> ArchiveRecord:
@@ -146,7 +153,7 @@ def search_archive(
     stats = SearchStats()
     found = islice(search(db, Rule("search", query), where, stats=stats), limit)
     records = [
-        _record(f, outlets=story_outlets(db, f.article_id) if with_outlets else ()) for f in found
+        _record(f, outlets=_outlet_names(db, f.article_id) if with_outlets else ()) for f in found
     ]
     # PostgreSQL has no full-text index (yet): not a database waiting for its upgrade.
     return SearchOutcome(records, stats, is_postgres(db) or has_index(db.conn))

@@ -12,6 +12,7 @@ from datetime import datetime
 from alerts.outbox.store import load_hits
 from alerts.records import Hit
 from crawler.db import Database, from_iso, table_names, to_iso
+from crawler.store import outlet_column
 
 # Each arm of the UNION is one indexed lookup (articles by story, articles by URL), which
 # SQLite cannot do for a join on "story_id = ? OR url = ?".
@@ -186,7 +187,8 @@ def recent_matches(
             params += [stamp, int(number)]
     sql = (
         "SELECT m.id, m.rule, m.matched_at, m.hits, a.id AS article_id, a.source, a.title, "
-        "a.url, a.language, a.published, a.fetched, a.story_id, a.outlet, "
+        f"a.url, a.language, a.published, a.fetched, a.story_id, {outlet_column(db, 'a.')} "
+        "AS outlet, "
         "coalesce(nullif(a.text, ''), a.summary) AS body "
         "FROM matches m JOIN articles a ON a.id = m.article_id "
         f"WHERE {' AND '.join(clauses) or '1'} ORDER BY m.matched_at DESC, m.id DESC LIMIT ?"
