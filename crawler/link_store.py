@@ -61,7 +61,8 @@ def record_failure(db: Database, link: str, error: str, when: datetime, next_try
         db.execute(
             "INSERT INTO google_news_links (link, attempts, tried, next_try, error) "
             "VALUES (?, 1, ?, ?, ?) "
-            "ON CONFLICT (link) DO UPDATE SET attempts = attempts + 1, tried = excluded.tried, "
+            "ON CONFLICT (link) DO UPDATE SET attempts = google_news_links.attempts + 1, "
+            "tried = excluded.tried, "
             "next_try = excluded.next_try, error = excluded.error",
             [link, to_iso(when), to_iso(next_try), error],
         )

@@ -405,14 +405,17 @@ def story_outlets(db: Database, article_id: int) -> tuple[tuple[str, str | None]
     one to show), None for an outlet's own feed or site (shown by its source's title).
     """
     theirs, mine = outlet_column(db, "a."), outlet_column(db, "me.")
+    grouped = "a.source" if theirs == "NULL" else f"a.source, {theirs}"
     sql = (
         f"SELECT a.source, {theirs} AS outlet, min(a.id) AS first FROM articles me "
         "JOIN articles a ON a.story_id = me.story_id "
         f"AND coalesce({theirs}, a.source) != coalesce({mine}, me.source) "
-        "WHERE me.id = ? AND me.story_id IS NOT NULL "
-        f"GROUP BY coalesce({theirs}, a.source) ORDER BY first"
+        f"WHERE me.id = ? AND me.story_id IS NOT NULL GROUP BY {grouped} ORDER BY first"
     )
-    return tuple((row["source"], row["outlet"]) for row in db.query(sql, [article_id]))
+    first: dict[str, tuple[str, str | None]] = {}  # by the name shown, in order of arrival
+    for row in db.query(sql, [article_id]):
+        first.setdefault(row["outlet"] or row["source"], (row["source"], row["outlet"]))
+    return tuple(first.values())
 
 
 def prunable_articles(db: Database, cutoff: datetime, *, after: int, limit: int) -> list[int]:
